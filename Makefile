@@ -1,0 +1,34 @@
+# Two commands do everything: `make course` runs the whole course on the offline
+# default; `make test` runs the unit and notebook tests. Both build .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The CPU build of PyTorch; override (make TORCH=torch) to take another.
+TORCH  ?= torch==2.13.0
+# Nothing here needs the Hugging Face Hub; without this a hub call hangs ~50 s.
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install course test student bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+course: install
+	$(BIN)/python -m companion course --profile offline
+
+test: install
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest
+
+student: install
+	$(BIN)/python -m companion student --out build/student
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf runs build

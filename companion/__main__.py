@@ -1,0 +1,134 @@
+"""Command line: `python -m companion --help` lists what it can do."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import CourseError, PROFILES
+
+
+def _models(args) -> None:
+    from .models import describe_presets
+
+    print(f"{'preset':<17}{'layers':>7}{'width':>7}{'heads':>7}{'vocab':>7}{'parameters':>12}")
+    for row in describe_presets():
+        print(f"{row['preset']:<17}{row['layers']:>7}{row['width']:>7}{row['heads']:>7}"
+              f"{row['vocab']:>7}{row['parameters']:>12,}")
+
+
+def _profile(args) -> None:
+    from .config import load_profile
+
+    load_profile(args.profile)
+
+
+def _data(args) -> None:
+    from .data import describe
+
+    print(json.dumps(describe(args.source), indent=2))
+
+
+def _train(args) -> None:
+    from .pipeline import run_stage
+
+    run_stage(args.stage, profile=args.profile, model_name=args.model, data=args.data,
+              out=args.out, seed=args.seed, method=args.method, overwrite=args.overwrite)
+
+
+def _pipeline(args) -> None:
+    from .pipeline import run_pipeline
+
+    run_pipeline(profile=args.profile, model_name=args.model, data=args.data,
+                 method=args.method, out=args.out, seed=args.seed)
+
+
+def _evaluate(args) -> None:
+    from .evaluate import evaluate_checkpoint
+
+    evaluate_checkpoint(args.checkpoint, data=args.data, out=args.out, profile=args.profile)
+
+
+def _course(args) -> None:
+    from .course import run_course
+
+    run_course(args.profile)
+
+
+def _student(args) -> None:
+    from .student import make_student_notebooks
+
+    make_student_notebooks(args.out)
+
+
+def _run_options(parser) -> None:
+    parser.add_argument("--profile", choices=PROFILES, default=None,
+                        help="run size (default: $COURSE_PROFILE, else auto)")
+    parser.add_argument("--model", default=None, help="preset, hub name or folder")
+    parser.add_argument("--data", default=None, help="bundled, a folder or a hub id")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: runs/<profile>/<model>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `python -m companion`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m companion",
+        description="Sequential unlearning course: data, training, evaluation, notebooks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("profile", help="print the profile that would be used, and why")
+    p.add_argument("--profile", choices=PROFILES, default=None)
+    p.set_defaults(func=_profile)
+
+    sub.add_parser("models", help="list the offline model presets").set_defaults(func=_models)
+
+    p = sub.add_parser("data", help="row counts of a data source, as JSON")
+    p.add_argument("source", help="bundled, a folder of SemEval files, or a hub id")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("train", help="run one stage from the previous stage's checkpoint")
+    p.add_argument("stage", help="baseline, stabilised, sequential or a method name")
+    _run_options(p)
+    p.add_argument("--method", default=None, help="unlearning method (default: sequential)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing stage")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("pipeline", help="baseline, stabilise, unlearn and evaluate")
+    _run_options(p)
+    p.add_argument("--method", default="sequential",
+                   help="sequential, gradient_ascent, gradient_difference, kl or npo")
+    p.set_defaults(func=_pipeline)
+
+    p = sub.add_parser("evaluate", help="score a checkpoint the official SemEval way")
+    p.add_argument("checkpoint", help="a folder saved by the course")
+    p.add_argument("--data", default="bundled")
+    p.add_argument("--out", required=True, help="folder for report.json and generations")
+    p.add_argument("--profile", choices=PROFILES, default=None)
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("course", help="execute every notebook in order, headless")
+    p.add_argument("--profile", choices=PROFILES[:3], default="offline")
+    p.set_defaults(func=_course)
+
+    p = sub.add_parser("student", help="write student notebooks (solutions removed)")
+    p.add_argument("--out", default="build/student")
+    p.set_defaults(func=_student)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run it; a CourseError becomes one line on stderr."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

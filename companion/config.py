@@ -1,0 +1,218 @@
+"""Paths, profiles and the small dataclass configs every stage reads.
+
+A *profile* decides how big everything is: `smoke` (seconds, for CI), `offline`
+(the embedded default: minutes on a laptop CPU, no network), `full` (pretrained
+GPT-2 and hub data, for Colab and GPUs) and `auto` (full where a GPU and the hub
+are there, else offline). A notebook reads its profile once, at the top; every
+step count and size below comes from it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from concurrent.futures import ThreadPoolExecutor, TimeoutError
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_ROOT / "data"
+BUNDLED_DIR = DATA_DIR / "bundled"
+RUNS_DIR = Path(os.environ.get("COURSE_RUNS_DIR", PROJECT_ROOT / "runs"))
+CACHE_DIR = RUNS_DIR / "cache"
+
+HUB_DATASET = "llmunlearningsemeval2025organization/semeval25-unlearning-dataset-public"
+PROFILES = ("smoke", "offline", "full", "auto")
+
+
+class CourseError(ValueError):
+    """A mistake the user can fix; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one positive fine-tuning stage."""
+
+    steps: int = 300  # optimiser steps
+    batch_size: int = 16  # sequences per micro-batch
+    lr: float = 1e-3  # AdamW learning rate
+    max_length: int = 256  # tokens per sequence; longer items are truncated
+    grad_accum: int = 1  # micro-batches per optimiser step
+    clip_norm: float = 1.0  # gradient-norm clipping
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 0  # linear warm-up, then constant
+    log_every: int = 10  # record the loss every k steps
+
+
+@dataclass(frozen=True)
+class UnlearnConfig(TrainConfig):
+    """Settings of negative fine-tuning (and of the baseline unlearning methods)."""
+
+    steps: int = 40
+    lr: float = 1e-4
+    method: str = "gradient_ascent"  # a name registered in companion.methods
+    trainable: str = "last:2"  # which parameters move: "last:k", "0,3", "all", regex
+    retain_weight: float = 1.0  # weight of the retain term (gradient difference)
+    kl_weight: float = 1.0  # weight of the KL-to-reference term
+    npo_beta: float = 0.1  # inverse temperature of NPO
+    stop_forget_loss: float | None = None  # stop once the forget loss exceeds this
+    stop_regurgitation: float | None = 0.1  # stop once forget ROUGE-L recall <= this
+    check_every: int = 10  # steps between stopping checks
+    divergence_factor: float = 50.0  # a retain loss this many times its start diverged
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of evaluation."""
+
+    max_new_tokens: int = 64  # the official evaluation generates 256
+    batch_size: int = 16  # prompts per generate() call
+    max_items: int | None = None  # evaluate at most this many items per split
+
+
+@dataclass(frozen=True)
+class LessonChecks:
+    """Tolerances of the claims a notebook asserts (looser in the short smoke runs)."""
+
+    memorised: float = 0.8  # baseline forget and retain regurgitation at least this
+    forget_drop: float = 0.5  # unlearning lowers forget regurgitation by at least this
+    retain_kept: float = 0.8  # and keeps at least this fraction of retain regurgitation
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything that sets the size of a run."""
+
+    name: str
+    reason: str
+    model: str  # the main model: a preset or a hub name
+    small_model: str  # the smaller one, for the capacity comparison
+    data: str  # "bundled" or a hub id / folder
+    max_docs_per_task: int | None  # None = all documents
+    seeds: tuple[int, ...]  # seeds for multi-seed studies
+    finetune: TrainConfig
+    stabilise: TrainConfig
+    unlearn: UnlearnConfig
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checks: LessonChecks = field(default_factory=LessonChecks)
+
+    def __str__(self) -> str:
+        return f"profile {self.name!r} ({self.reason}): model {self.model}, data {self.data}"
+
+
+def _smoke(reason: str) -> Profile:
+    return Profile(
+        name="smoke", reason=reason, model="tiny-gpt2", small_model="tiny-distilgpt2",
+        data="bundled", max_docs_per_task=2, seeds=(0,),
+        finetune=TrainConfig(steps=300, batch_size=16, lr=2e-3, warmup_steps=20),
+        stabilise=TrainConfig(steps=20, batch_size=8, lr=5e-4),
+        unlearn=UnlearnConfig(steps=30, batch_size=8, lr=5e-4, check_every=5),
+        eval=EvalConfig(max_new_tokens=48, batch_size=16),
+        checks=LessonChecks(memorised=0.3, forget_drop=0.1, retain_kept=0.5),
+    )
+
+
+def _offline(reason: str) -> Profile:
+    return Profile(
+        name="offline", reason=reason, model="tiny-gpt2", small_model="tiny-distilgpt2",
+        data="bundled", max_docs_per_task=None, seeds=(0, 1, 2),
+        finetune=TrainConfig(steps=1500, batch_size=32, lr=1e-3, warmup_steps=50),
+        stabilise=TrainConfig(steps=60, batch_size=16, lr=3e-4),
+        unlearn=UnlearnConfig(steps=60, batch_size=16, lr=3e-4),
+        eval=EvalConfig(max_new_tokens=96, batch_size=32),
+    )
+
+
+def _full(reason: str) -> Profile:
+    return Profile(
+        name="full", reason=reason, model="gpt2", small_model="distilgpt2",
+        data=HUB_DATASET, max_docs_per_task=None, seeds=(0, 1, 2),
+        finetune=TrainConfig(steps=1000, batch_size=8, lr=5e-5, max_length=512,
+                             grad_accum=2, warmup_steps=50),
+        stabilise=TrainConfig(steps=100, batch_size=8, lr=2e-5, max_length=512),
+        unlearn=UnlearnConfig(steps=100, batch_size=8, lr=1e-5, max_length=512),
+        eval=EvalConfig(max_new_tokens=256, batch_size=32),
+    )
+
+
+_BUILDERS = {"smoke": _smoke, "offline": _offline, "full": _full}
+
+
+def hub_reachable(timeout: float = 3.0, host: str = "huggingface.co") -> bool:
+    """True when the Hugging Face Hub answers within `timeout` seconds."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+
+    def connect() -> bool:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+    # a thread bounds the DNS lookup too, which socket timeouts do not cover
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(connect).result(timeout=timeout + 0.5)
+    except TimeoutError:
+        return False
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _auto() -> Profile:
+    if not torch.cuda.is_available():
+        return _offline("auto: no GPU found")
+    if not hub_reachable():
+        return _offline("auto: a GPU is here but the Hugging Face Hub does not answer")
+    return _full("auto: a GPU is here and the Hugging Face Hub answers")
+
+
+def load_profile(name: str | None = None, verbose: bool = True) -> Profile:
+    """The profile named (or `COURSE_PROFILE`, default auto), announced with its reason."""
+    name = (name or os.environ.get("COURSE_PROFILE") or "auto").strip().lower()
+    if name not in PROFILES:
+        raise CourseError(
+            f"unknown profile {name!r}: set COURSE_PROFILE to one of {', '.join(PROFILES)}"
+        )
+    if name == "auto":
+        profile = _auto()
+    else:
+        source = "COURSE_PROFILE" if os.environ.get("COURSE_PROFILE") else "argument"
+        profile = _BUILDERS[name](f"chosen by {source}")
+    if verbose:
+        print(f"Using {profile}")
+    return profile
+
+
+def with_overrides(config, **changes):
+    """A copy of a frozen config with some fields changed (None values are ignored)."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy and torch so that a run repeats exactly on one machine."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """`auto` picks CUDA, then Apple's MPS, then the CPU; anything else is taken as is."""
+    if str(device) != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def run_dir(profile: str, model: str) -> Path:
+    """Folder of one profile and model's checkpoints and reports: runs/<profile>/<model>."""
+    return RUNS_DIR / profile / model.replace("/", "--")

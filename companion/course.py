@@ -1,0 +1,66 @@
+"""Run the whole course headless: every notebook in order, timed, with executed copies."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from .config import PROJECT_ROOT, RUNS_DIR, CourseError
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+
+def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The course's notebooks in order: the ones named like `03_negative_finetuning.ipynb`."""
+    notebooks = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise CourseError(f"no notebooks named like 00_name.ipynb in {folder}")
+    return notebooks
+
+
+def execute_notebook(path: Path, out: Path, timeout: int) -> tuple[float, str]:
+    """Execute one notebook in its own folder; save the executed copy; (seconds, status)."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+        status = "ok"
+    except CellExecutionError as error:
+        lines = [x for x in str(error).splitlines() if x.strip()]
+        status = "failed: " + (lines[-1] if lines else "a cell raised")
+    seconds = time.perf_counter() - start
+    nbformat.write(notebook, out / path.name)
+    return seconds, status
+
+
+def run_course(profile: str = "offline", out: Path | None = None,
+               folder: Path = NOTEBOOKS_DIR, timeout: int = 3600) -> Path:
+    """Execute every notebook under `profile`; write executed copies and summary.md."""
+    out = Path(out or RUNS_DIR / profile)
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    os.environ["COURSE_PROFILE"] = profile  # the kernels inherit it
+    rows, total = [], 0.0
+    for path in course_notebooks(folder):
+        print(f"running {path.name} ...", flush=True)
+        seconds, status = execute_notebook(path, out / "notebooks", timeout)
+        total += seconds
+        rows.append(f"| {path.stem} | {seconds:.1f} | {status} |")
+        print(f"  {status} in {seconds:.1f} s", flush=True)
+    summary = out / "summary.md"
+    summary.write_text(
+        f"# Course run, profile `{profile}`\n\n"
+        f"Executed copies: `{out / 'notebooks'}`\n\n"
+        "| notebook | seconds | status |\n| --- | ---: | --- |\n"
+        + "\n".join(rows) + f"\n| **total** | **{total:.1f}** | |\n"
+    )
+    print(f"summary: {summary}")
+    if any("failed" in row for row in rows):
+        raise CourseError(f"some notebooks failed: see {summary}")
+    return summary

@@ -1,0 +1,481 @@
+"""Evaluation the official SemEval-2025 Task 4 way, plus utility and fluency.
+
+An item is scored from the model's greedy continuation of its raw `input`:
+sentence-completion (sc) items by ROUGE-L recall of the reference (regurgitation),
+question (qa) items by exact match (knowledge). Per split and task the means are
+kept; forget means are inverted (1 - x, forgetting is good) and the task aggregate
+is their harmonic mean, so a single zero term makes it zero. Membership inference
+(MIA) compares whole-document losses of forgotten (member) and never-seen
+(non-member) documents: an AUC near 0.5 means the two look alike. Utility is
+accuracy on general items; fluency is perplexity on held-out general text.
+final_score = mean(task aggregate, MIA score, utility), as in the official kit
+(which uses MMLU for utility).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from rouge_score import rouge_scorer
+from sklearn.metrics import auc, roc_curve
+from tqdm.auto import tqdm
+
+from . import data as course_data
+from .config import DATA_DIR, CourseError, EvalConfig
+
+SPLITS = ("forget", "retain")
+TASKS = ("Task1", "Task2", "Task3")
+KINDS = {"sc": "regurgitation", "qa": "knowledge"}  # item kind -> score name
+GENERAL_KNOWLEDGE = DATA_DIR / "general_knowledge.jsonl"
+_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)  # built once: it is slow
+
+
+# ---------------------------------------------------------------- generation
+@contextmanager
+def _padding(tokenizer, side: str):
+    """Pad on `side` inside the block, then restore the tokenizer's own side."""
+    before = tokenizer.padding_side
+    tokenizer.padding_side = side
+    try:
+        yield tokenizer
+    finally:
+        tokenizer.padding_side = before
+
+
+@contextmanager
+def _eval_mode(model):
+    """Dropout off inside the block; a model that was training trains again after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def context_length(model, tokenizer) -> int:
+    """Longest sequence the model takes (GPT-2: n_positions)."""
+    config = model.config
+    return getattr(config, "n_positions", None) or getattr(
+        config, "max_position_embeddings", None) or tokenizer.model_max_length
+
+
+def _token_ids(tokenizer, texts, limit: int, keep: str, minimum: int) -> list[list[int]]:
+    """Token ids of each text, cut to `limit` tokens keeping the `keep` end."""
+    texts = list(texts)  # a datasets Column or any sequence of strings
+    ids = tokenizer(texts)["input_ids"]
+    for i, row in enumerate(ids):
+        if len(row) < minimum:
+            raise CourseError(f"text {i} ({texts[i][:40]!r}) is too short to score "
+                              f"(fewer than {minimum} tokens): remove it from the data")
+    return [row[-limit:] if keep == "end" else row[:limit] for row in ids]
+
+
+def _batches(ids: list[list[int]], batch_size: int):
+    """Index batches, longest first, so a batch holds similar lengths (less padding)."""
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+
+
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64,
+             batch_size: int = 16, progress: bool = True) -> list[str]:
+    """Greedy continuations of `prompts` (continuation only), batched, in input order."""
+    if not prompts:
+        return []
+    room = context_length(model, tokenizer) - max_new_tokens
+    if room < 1:
+        raise CourseError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt "
+                          "in this model's context: lower EvalConfig.max_new_tokens")
+    # over-long prompts keep their end: the text right before the continuation
+    ids = _token_ids(tokenizer, prompts, room, keep="end", minimum=1)
+    answers: list[str] = [""] * len(prompts)
+    device = next(model.parameters()).device
+    bar = tqdm(total=len(prompts), desc="generating", unit="item", disable=not progress)
+    with _eval_mode(model), _padding(tokenizer, "left"):
+        for index in _batches(ids, batch_size):
+            batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},
+                                  return_tensors="pt").to(device)  # (batch, width)
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+            new = out[:, batch["input_ids"].shape[1]:]  # (batch, <= max_new_tokens)
+            texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+            for i, text in zip(index, texts):
+                answers[i] = text
+            bar.update(len(index))
+    bar.close()
+    return answers
+
+
+# ---------------------------------------------------------------- item scores
+def regurgitation_score(reference: str, generation: str) -> float:
+    """ROUGE-L recall of the reference in the generation (stemmed), as officially."""
+    return float(_ROUGE.score(reference, generation)["rougeL"].recall)
+
+
+def knowledge_score(reference: str, generation: str) -> float:
+    """1.0 when the answer equals the reference after strip() and lower(), else 0.0."""
+    return float(reference.strip().lower() == generation.strip().lower())
+
+
+def first_words_match(reference: str, generation: str) -> float:
+    """1.0 when the generation starts with the reference's words (any case, no punct.)."""
+    want = re.findall(r"\w+", reference.lower())
+    got = re.findall(r"\w+", generation.lower())[:len(want)]
+    return float(bool(want) and got == want)
+
+
+def item_kind(item_id: str) -> str:
+    """'sc' for a sentence-completion item, 'qa' for a question (from the id's suffix)."""
+    if course_data.is_sc(item_id):
+        return "sc"
+    if course_data.is_qa(item_id):
+        return "qa"
+    raise CourseError(f"item id {item_id!r} ends in neither sc<N> nor qa<N>: "
+                      "fix the data")
+
+
+def _rows(items) -> list[dict]:
+    """A Dataset, a list of dicts or a path to jsonl, as a list of dicts."""
+    if isinstance(items, (str, Path)):
+        with Path(items).open(encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    return [dict(row) for row in items]
+
+
+def limit_items(items, max_items: int | None) -> list[dict]:
+    """At most `max_items` rows, taken from each task in turn so every task stays in."""
+    rows = _rows(items)
+    if max_items is None or len(rows) <= max_items:
+        return rows
+    queues = {}
+    for i, row in enumerate(rows):
+        queues.setdefault(row.get("task"), []).append(i)
+    keep, turn = [], 0
+    while len(keep) < max_items:
+        for queue in queues.values():
+            if turn < len(queue) and len(keep) < max_items:
+                keep.append(queue[turn])
+        turn += 1
+    return [rows[i] for i in sorted(keep)]
+
+
+def score_items(model, tokenizer, dataset, config: EvalConfig,
+                progress: bool = True) -> list[dict]:
+    """One record per item: id, task, split, kind, input, reference, generation, score."""
+    rows = limit_items(dataset, config.max_items)
+    outputs = generate(model, tokenizer, [r["input"] for r in rows],
+                       config.max_new_tokens, config.batch_size, progress)
+    records = []
+    for row, out in zip(rows, outputs):
+        kind, answer = item_kind(row["id"]), out.strip()  # scored stripped, officially
+        score = (regurgitation_score if kind == "sc" else knowledge_score)(
+            row["output"], answer)
+        records.append({"id": row["id"], "task": row["task"], "split": row["split"],
+                        "kind": kind, "input": row["input"], "reference": row["output"],
+                        "generation": answer, "score": score})
+    return records
+
+
+def forget_regurgitation(model, tokenizer, forget_items, config: EvalConfig) -> float:
+    """Mean ROUGE-L recall on the sc items of `forget_items` (training's stop monitor)."""
+    rows = limit_items([r for r in _rows(forget_items) if item_kind(r["id"]) == "sc"],
+                       config.max_items)
+    if not rows:
+        raise CourseError("the forget set has no sentence-completion (sc) items to "
+                          "monitor: pass forget items with ids ending in sc1")
+    outputs = generate(model, tokenizer, [r["input"] for r in rows],
+                       config.max_new_tokens, config.batch_size, progress=False)
+    return float(np.mean([regurgitation_score(r["output"], o.strip())
+                          for r, o in zip(rows, outputs)]))
+
+
+# ---------------------------------------------------------------- task aggregate
+def task_scores(records: list[dict]) -> dict:
+    """Official task aggregate: harmonic mean of the per split x task x kind terms.
+
+    `means` holds the raw means (what the model does), `terms` the values that enter
+    the harmonic mean (forget inverted: 1 - mean). A task or kind absent from the
+    records has no term: it is listed in `missing` and the aggregate is taken over
+    the `n_terms` present. `zero_terms` names the terms that make the aggregate 0.
+    """
+    scores: dict[str, list[float]] = {}
+    for r in records:
+        scores.setdefault(f"{r['split']}/{r['task']}/{KINDS[r['kind']]}", []).append(
+            r["score"])
+    expected = [f"{s}/{t}/{k}" for s in SPLITS for t in TASKS for k in KINDS.values()]
+    keys = [k for k in expected if k in scores] + sorted(set(scores) - set(expected))
+    if not keys:
+        raise CourseError("no scored items: the evaluated splits are empty")
+    means = {k: float(np.mean(scores[k])) for k in keys}
+    terms = {k: 1.0 - v if k.startswith("forget/") else v for k, v in means.items()}
+    return {"task_aggregate": float(statistics.harmonic_mean(terms.values())),
+            "n_terms": len(terms), "missing": [k for k in expected if k not in scores],
+            "zero_terms": [k for k, v in terms.items() if v == 0.0],
+            "terms": terms, "means": means,
+            "counts": {k: len(scores[k]) for k in keys}}
+
+
+# ---------------------------------------------------------------- MIA and fluency
+def _nll_sums(model, tokenizer, texts: list[str], batch_size: int):
+    """Per text: summed next-token NLL (teacher-forced) and the number of tokens."""
+    ids = _token_ids(tokenizer, texts, context_length(model, tokenizer), "start", 2)
+    sums, counts = np.zeros(len(ids)), np.zeros(len(ids), dtype=np.int64)
+    device = next(model.parameters()).device
+    with torch.no_grad(), _eval_mode(model), _padding(tokenizer, "right"):
+        for index in _batches(ids, batch_size):
+            batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},
+                                  return_tensors="pt").to(device)
+            logits = model(**batch).logits[:, :-1].float()  # (batch, seq-1, vocab)
+            target, mask = batch["input_ids"][:, 1:], batch["attention_mask"][:, 1:]
+            nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+            sums[index] = (nll * mask).sum(1).cpu().numpy()  # padding masked out
+            counts[index] = mask.sum(1).cpu().numpy()
+    return sums, counts
+
+
+def document_losses(model, tokenizer, texts: list[str],
+                    batch_size: int = 8) -> np.ndarray:
+    """Mean token NLL of each document (the official MIA statistic)."""
+    sums, counts = _nll_sums(model, tokenizer, texts, batch_size)
+    return sums / counts
+
+
+def mia_score(member_losses, nonmember_losses) -> dict:
+    """AUC of telling members (label 1, score -loss) from non-members; 1-2|AUC-0.5|."""
+    member, nonmember = np.asarray(member_losses), np.asarray(nonmember_losses)
+    if len(member) == 0 or len(nonmember) == 0:
+        raise CourseError("MIA needs member and non-member documents: both sets must "
+                          "be non-empty (members = forget_train, non-members = "
+                          "forget_validation)")
+    labels = np.r_[np.ones(len(member)), np.zeros(len(nonmember))]
+    fpr, tpr, _ = roc_curve(labels, -np.r_[member, nonmember])
+    area = float(auc(fpr, tpr))
+    return {"auc": area, "score": 1.0 - 2.0 * abs(area - 0.5),
+            "member_loss": float(member.mean()),
+            "nonmember_loss": float(nonmember.mean()),
+            "n_member": len(member), "n_nonmember": len(nonmember)}
+
+
+def perplexity(model, tokenizer, texts: list[str], batch_size: int = 8) -> float:
+    """Token-weighted perplexity: exp(total NLL / total tokens) over all texts."""
+    sums, counts = _nll_sums(model, tokenizer, texts, batch_size)
+    return float(np.exp(sums.sum() / counts.sum()))
+
+
+# ---------------------------------------------------------------- utility, final
+def load_general_knowledge(path: str | Path = GENERAL_KNOWLEDGE) -> list[dict]:
+    """Real-world cloze items (id, input, output) that pretrained GPT-2 completes."""
+    if not Path(path).exists():
+        raise CourseError(f"{path} is missing: restore data/general_knowledge.jsonl")
+    return _rows(path)
+
+
+def utility(model, tokenizer, items, config: EvalConfig, match: str = "first_words",
+            progress: bool = True) -> dict:
+    """Accuracy on general items by greedy continuation: first-words and exact match.
+
+    `match` picks which one is `utility`. "first_words" (the default) suits cloze
+    items: neither the offline models (trained on running text, where a fact is
+    followed by more sentences) nor pretrained GPT-2 stop after the answer, so
+    strict exact match (strip+lower, as the knowledge score; kept as
+    `utility_exact`) is near 0 for both, whatever they know.
+    """
+    if match not in ("exact", "first_words"):
+        raise CourseError(f"unknown utility match {match!r}: "
+                          "use 'exact' or 'first_words'")
+    rows = _rows(items)
+    if not rows:
+        raise CourseError("no utility items: pass a non-empty probe")
+    # a continuation longer than the answer plus a margin cannot match either way
+    longest = max(len(tokenizer(r["output"])["input_ids"]) for r in rows)
+    budget = min(config.max_new_tokens, longest + 8)
+    outputs = generate(model, tokenizer, [r["input"] for r in rows], budget,
+                       config.batch_size, progress)
+    exact = np.mean([knowledge_score(r["output"], o) for r, o in zip(rows, outputs)])
+    first = np.mean([first_words_match(r["output"], o) for r, o in zip(rows, outputs)])
+    return {"utility": float(exact if match == "exact" else first),
+            "utility_exact": float(exact), "utility_first_words": float(first),
+            "utility_match": match, "n_utility": len(rows)}
+
+
+def final_score(task_aggregate: float, mia: float, utility_value: float) -> float:
+    """The official final score: the plain mean of the three."""
+    return (task_aggregate + mia + utility_value) / 3.0
+
+
+def _baseline_utility(baseline) -> float | None:
+    """Utility of a baseline given as a number, a stage's terms or a whole report."""
+    if baseline is None or isinstance(baseline, (int, float)):
+        return baseline
+    if "stages" in baseline:
+        baseline = baseline["stages"].get("baseline", {})
+    return baseline.get("utility")
+
+
+# ---------------------------------------------------------------- a whole stage
+def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: str,
+                   general=None, utility_items=None, out=None, baseline=None,
+                   validation: bool = False, progress: bool = True) -> dict:
+    """Every term of one stage: task scores, MIA, utility, fluency, final score.
+
+    Items of forget_train and retain_train are scored (the official kit evaluates
+    the training splits; `validation=True` adds the validation splits as extra
+    terms). Utility is measured on `utility_items` when given (pretrained GPT-2:
+    load_general_knowledge()), else on the bundled probe. `baseline` (a number, a
+    stage's terms or a report; by default the "baseline" stage of `out`'s report)
+    adds `utility_relative`. With `out`, writes generations-<stage>.jsonl,
+    mia-<stage>.json and merges the terms into report.json.
+    """
+    start = time.perf_counter()
+    general = general if general is not None else course_data.load_general()
+    records = {name: score_items(model, tokenizer, benchmark[name], config, progress)
+               for name in _subsets(validation)}
+    train = records["forget_train"] + records["retain_train"]
+    task = task_scores(train)
+    mia, losses = _membership(model, tokenizer, benchmark, config.batch_size)
+    # an offline model is probed on facts of the corpus it learnt; pretrained GPT-2
+    # on real-world facts (utility_items = load_general_knowledge())
+    items = general["probe"] if utility_items is None else utility_items
+    use = utility(model, tokenizer, items, config, progress=progress)
+    fluency = perplexity(model, tokenizer, general["heldout"]["text"], config.batch_size)
+    terms = {"stage": stage, "final_score": final_score(
+                 task["task_aggregate"], mia["score"], use["utility"]),
+             "task_aggregate": task["task_aggregate"], "mia_score": mia["score"],
+             "mia_auc": mia["auc"], **use, "perplexity": fluency, **_headline(train),
+             "task": task, "mia": mia}
+    if validation:
+        held = records["forget_validation"] + records["retain_validation"]
+        terms["task_validation"] = task_scores(held)
+    if baseline is None and out is not None and stage != "baseline":
+        baseline = read_report(out) if (Path(out) / "report.json").exists() else None
+    base = _baseline_utility(baseline)
+    if base:
+        terms["utility_relative"] = use["utility"] / base
+    terms["seconds"] = time.perf_counter() - start
+    if out is not None:
+        _write_stage(Path(out), stage, terms, records, losses, model, config)
+    return {**terms, "mia_losses": losses}
+
+
+def _membership(model, tokenizer, benchmark, batch_size: int) -> tuple[dict, dict]:
+    """MIA terms and the document losses of forget_train (members) vs forget_validation."""
+    members, nonmembers = course_data.mia_sets(benchmark)
+    losses = {"member": document_losses(model, tokenizer, members["document"],
+                                        batch_size).tolist(),
+              "nonmember": document_losses(model, tokenizer, nonmembers["document"],
+                                           batch_size).tolist()}
+    return mia_score(losses["member"], losses["nonmember"]), losses
+
+
+def _subsets(validation: bool) -> tuple[str, ...]:
+    train = ("forget_train", "retain_train")
+    return train + ("forget_validation", "retain_validation") if validation else train
+
+
+def _headline(records: list[dict]) -> dict:
+    """Raw mean regurgitation and knowledge per split: the numbers a lesson prints."""
+    out = {}
+    for split in SPLITS:
+        for kind, name in KINDS.items():
+            values = [r["score"] for r in records
+                      if r["split"] == split and r["kind"] == kind]
+            out[f"{split}_{name}"] = float(np.mean(values)) if values else None
+    return out
+
+
+# ---------------------------------------------------------------- files
+def read_report(out) -> dict:
+    """The report.json of a run folder, or an empty report when there is none yet."""
+    path = Path(out) / "report.json"
+    if not path.exists():
+        return {"settings": {}, "stages": {}}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise CourseError(f"{path} is not valid JSON: delete it and evaluate "
+                          "again") from None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file and os.replace, so a crash never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_stage(out: Path, stage, terms, records, losses, model, config) -> None:
+    """generations-<stage>.jsonl, mia-<stage>.json; the stage merged into report.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"subset": name, **r}, ensure_ascii=False)
+             for name, rows in records.items() for r in rows]
+    _atomic_write(out / f"generations-{stage}.jsonl", "\n".join(lines) + "\n")
+    _atomic_write(out / f"mia-{stage}.json", json.dumps(losses))
+    report = read_report(out)
+    report.setdefault("settings", {}).update(
+        {"model": getattr(model.config, "_name_or_path", "") or type(model).__name__,
+         "eval": asdict(config), "torch": torch.__version__,
+         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    report.setdefault("stages", {})[stage] = terms
+    _atomic_write(out / "report.json", json.dumps(report, indent=2))
+
+
+def results_table(reports) -> pd.DataFrame:
+    """Tidy table (method, stage, term, value) of a report, its path or {method: report}."""
+    if isinstance(reports, (str, Path)):
+        reports = {Path(reports).name: read_report(reports)}
+    elif "stages" in reports:
+        reports = {reports.get("settings", {}).get("method", "run"): reports}
+    rows = []
+    for method, report in reports.items():
+        if isinstance(report, (str, Path)):
+            report = read_report(report)
+        for stage, terms in report["stages"].items():
+            rows += [{"method": method, "stage": stage, "term": k, "value": v}
+                     for k, v in _flatten(terms).items()]
+    return pd.DataFrame(rows, columns=["method", "stage", "term", "value"])
+
+
+def _flatten(terms: dict, prefix: str = "") -> dict:
+    """Numbers of a nested dict under 'a/b/c' keys; lists, strings and None left out."""
+    flat = {}
+    for key, value in terms.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[prefix + key] = float(value)
+    return flat
+
+
+def evaluate_checkpoint(checkpoint, data=None, out=None, profile=None) -> dict:
+    """Evaluate a saved model folder: `python -m companion evaluate CHECKPOINT`."""
+    from .config import load_profile
+    from .models import PRESETS, load_model
+
+    profile = load_profile(profile) if not hasattr(profile, "eval") else profile
+    model, tokenizer = load_model(checkpoint)
+    benchmark = course_data.load_benchmark(data or profile.data,
+                                           profile.max_docs_per_task)
+    # offline presets learnt the bundled corpus, so its probe measures them; a
+    # pretrained GPT-2 (a larger vocabulary) gets real-world general knowledge
+    offline = model.config.vocab_size <= max(p.vocab_size for p in PRESETS.values())
+    items = None if offline else load_general_knowledge()
+    out = Path(out) if out is not None else Path(checkpoint).parent
+    terms = evaluate_model(model, tokenizer, benchmark, profile.eval,
+                           stage=Path(checkpoint).name, utility_items=items, out=out)
+    print(f"{Path(checkpoint).name}: final {terms['final_score']:.3f} = mean(task "
+          f"{terms['task_aggregate']:.3f}, MIA {terms['mia_score']:.3f}, utility "
+          f"{terms['utility']:.3f}); report in {out / 'report.json'}")
+    return terms

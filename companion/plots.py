@@ -1,0 +1,153 @@
+"""Figures of the course: each function returns a matplotlib Figure, `save` writes a PNG.
+
+They read the tidy table of `companion.evaluate.results_table` (columns method,
+stage, term, value), a training history (a list of dicts with `step` and losses),
+or plain arrays, so a notebook cell is one call.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+if (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+        and "ipykernel" not in sys.modules and "MPLBACKEND" not in os.environ):
+    matplotlib.use("Agg")  # headless (CI, a server): draw to files, never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .config import CourseError  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def _finish(fig, save) -> plt.Figure:
+    """Tidy the layout and write a PNG when `save` is a path."""
+    fig.tight_layout()
+    if save is not None:
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(save, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def _wide(table: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
+    """One row per method x stage, one column per term, stages in table order."""
+    rows = table[table["term"].isin(terms)]
+    missing = set(terms) - set(rows["term"])
+    if missing:
+        raise CourseError(f"the results table lacks {sorted(missing)}: evaluate the "
+                          "stages with companion.evaluate.evaluate_model first")
+    wide = rows.pivot_table(index=["method", "stage"], columns="term", values="value",
+                            sort=False).reset_index()
+    return wide
+
+
+def tradeoff(table: pd.DataFrame, x: str = "forget_regurgitation",
+             y: str = "retain_regurgitation", save=None) -> plt.Figure:
+    """Forget vs retain score of every stage and method, points joined in stage order."""
+    wide = _wide(table, [x, y])
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    sns.lineplot(data=wide, x=x, y=y, hue="method", sort=False, marker="o",
+                 markersize=9, ax=ax, legend=wide["method"].nunique() > 1)
+    placed: list[tuple[float, float]] = []
+    for stage, px, py in dict.fromkeys(zip(wide["stage"], wide[x], wide[y])):
+        # a label near one already placed goes a line lower, so names never overlap
+        near = sum(abs(px - qx) < 0.12 and abs(py - qy) < 0.04 for qx, qy in placed)
+        ax.annotate(stage, (px, py), fontsize=9, xytext=(6, 6 - 13 * near),
+                    textcoords="offset points")
+        placed.append((px, py))
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "lower right")  # unlearning moves points up and left
+    ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05),
+           xlabel=f"{x.replace('_', ' ')} (lower = more forgotten)",
+           ylabel=f"{y.replace('_', ' ')} (higher = more kept)",
+           title="Forgetting vs keeping (goal: top left)")
+    return _finish(fig, save)
+
+
+def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None = None,
+              save=None) -> plt.Figure:
+    """Raw mean score per task and split, one panel per kind, for one stage."""
+    rows = table[table["term"].str.startswith("task/means/")]
+    if method is not None:
+        rows = rows[rows["method"] == method]
+    if rows.empty:
+        raise CourseError("no per-task means in the table: evaluate a stage first")
+    stage = stage or rows["stage"].iloc[-1]  # default: the latest stage
+    rows = rows[rows["stage"] == stage].copy()
+    rows[["split", "task", "kind"]] = rows["term"].str[len("task/means/"):].str.split(
+        "/", expand=True)
+    kinds = list(dict.fromkeys(rows["kind"]))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        sns.barplot(data=rows[rows["kind"] == kind], x="task", y="value", hue="split",
+                    hue_order=["forget", "retain"], ax=ax)
+        for bars in ax.containers:
+            ax.bar_label(bars, fmt="%.2f", fontsize=8)  # a zero bar is still read
+        metric = "ROUGE-L recall" if kind == "regurgitation" else "exact match"
+        ax.set(ylim=(0, 1.05), ylabel=f"mean {kind}", xlabel="",
+               title=f"{kind} ({metric})")
+        if ax is not axes[0][0]:
+            ax.get_legend().remove()  # one legend is enough
+    fig.suptitle(f"Per-task scores: {stage}")
+    return _finish(fig, save)
+
+
+def loss_curves(history, terms: list[str] | None = None, logy: bool = False,
+                save=None) -> plt.Figure:
+    """Logged numbers against `step` for one history (list of dicts) or {name: history}.
+
+    `terms` picks the columns; by default every numeric column whose name has
+    "loss" in it (a learning rate would squash the scale). A log scale drops
+    negative values (gradient ascent's loss is negative).
+    """
+    runs = history if isinstance(history, dict) else {"": history}
+    frames = []
+    for name, rows in runs.items():
+        frame = pd.DataFrame(list(rows))
+        if frame.empty or "step" not in frame:
+            raise CourseError("a training history needs rows with a 'step' and losses")
+        numeric = [c for c in frame.select_dtypes("number").columns if c != "step"]
+        chosen = terms or [c for c in numeric if "loss" in c] or numeric
+        long = frame.melt(id_vars="step", value_vars=chosen, var_name="term")
+        frames.append(long.assign(run=name))
+    data = pd.concat(frames, ignore_index=True).dropna(subset=["value"])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.lineplot(data=data, x="step", y="value", hue="term",
+                 style="run" if len(runs) > 1 else None, ax=ax)
+    ax.set(ylabel="value" + (" (log scale)" if logy else ""), title="Training curves")
+    if logy:
+        ax.set_yscale("log")
+    return _finish(fig, save)
+
+
+def mia_distributions(member_losses, nonmember_losses, mia: dict | None = None,
+                      save=None) -> plt.Figure:
+    """Histograms (with KDE) of member and non-member document losses."""
+    data = pd.DataFrame({"loss": list(member_losses) + list(nonmember_losses),
+                         "documents": ["member (forget)"] * len(member_losses)
+                         + ["non-member"] * len(nonmember_losses)})
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    sns.histplot(data=data, x="loss", hue="documents", stat="density", kde=True,
+                 common_norm=False, element="step", ax=ax)
+    title = "Document losses: members vs non-members"
+    if mia is not None:
+        title += f"\nAUC {mia['auc']:.2f}, MIA score {mia['score']:.2f} (1 = alike)"
+    ax.set(xlabel="mean token loss (nats)", title=title)
+    return _finish(fig, save)
+
+
+def heatmap(rows, index: str, columns: str, values: str, fmt: str = ".2f",
+            cmap: str = "viridis", title: str | None = None, save=None) -> plt.Figure:
+    """A value over two factors, e.g. trainable blocks x forget/retain score."""
+    frame = pd.DataFrame(rows)
+    grid = frame.pivot_table(index=index, columns=columns, values=values, sort=False)
+    fig, ax = plt.subplots(figsize=(1.6 * grid.shape[1] + 2.5, 0.6 * grid.shape[0] + 1.8))
+    sns.heatmap(grid, annot=True, fmt=fmt, cmap=cmap, cbar_kws={"label": values}, ax=ax)
+    ax.set(title=title or f"{values} by {index} and {columns}")
+    return _finish(fig, save)

@@ -1,0 +1,358 @@
+"""Training: batches, one explicit loop, the layer spec, the stopping guard, the stages.
+
+The same `train_loop` serves every stage; only the loss function changes:
+  - `finetune` (the baseline) and `stabilise_retain` minimise the language-model
+    loss on their texts (positive fine-tuning);
+  - `negative_finetune` minimises an unlearning method's loss (companion.methods)
+    with only the chosen parameters free to move, under a `Guard` that stops at
+    the target or at divergence.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
+from .methods import get_method, sequence_nll, token_nll
+
+CHECK_TEXTS = 64  # the guard measures forget/retain loss on at most this many texts
+
+
+# ---------------------------------------------------------------- batches
+
+
+def encode(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text, cut to max_length - 1, then EOS (so generation learns to stop)."""
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [row[: max_length - 1] + [tokenizer.eos_token_id] for row in ids]
+
+
+def collate(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded input_ids, attention_mask and labels (-100 on padding), (batch, seq)."""
+    input_ids = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row)
+        attention_mask[i, : len(row)] = 1
+    # pad == EOS here, so padding is found by the mask, never by the token id
+    labels = input_ids.masked_fill(attention_mask == 0, -100)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def make_batches(tokenizer, texts: list[str], batch_size: int, max_length: int,
+                 seed: int = 0, shuffle: bool = True) -> Iterator[dict]:
+    """Endless batches of `texts`, reshuffled every epoch by a generator seeded with `seed`."""
+    if not texts:
+        raise CourseError("no texts to make batches from: check the data split is not empty")
+    rows = encode(tokenizer, texts, max_length)
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = (torch.randperm(len(rows), generator=generator).tolist() if shuffle
+                 else list(range(len(rows))))
+        for start in range(0, len(rows), batch_size):
+            chosen = [rows[i] for i in order[start : start + batch_size]]
+            yield collate(chosen, tokenizer.pad_token_id)
+
+
+def to_device(batch, device):
+    """Move a batch (a dict of tensors, or a tuple of such dicts) to `device`."""
+    if isinstance(batch, dict):
+        return {key: value.to(device) for key, value in batch.items()}
+    return tuple(to_device(part, device) for part in batch)
+
+
+@torch.no_grad()
+def dataset_loss(model, tokenizer, texts: list[str], max_length: int = 256,
+                 batch_size: int = 16) -> float:
+    """Mean loss per token of `texts` (teacher-forced, EOS included), without training."""
+    was_training, device = model.training, next(model.parameters()).device
+    model.eval()
+    rows, total, count = encode(tokenizer, texts, max_length), 0.0, 0
+    for start in range(0, len(rows), batch_size):
+        batch = to_device(collate(rows[start : start + batch_size], tokenizer.pad_token_id),
+                          device)
+        nll, n = sequence_nll(model, batch)
+        total, count = total + nll.sum().item(), count + n.sum().item()
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainResult:
+    """What a stage did: the logged history, the guard's checks and why it stopped."""
+
+    history: list[dict]  # logged steps: step, loss, grad_norm and the method's terms
+    stopped: str  # "max steps" | "target reached at step 30: ..." | "diverged at ..."
+    steps: int  # optimiser steps taken
+    seconds: float  # wall time of the loop
+    checks: list[dict] = field(default_factory=list)  # guard: losses every check_every
+
+    def summary(self) -> dict:
+        """A few numbers for settings.json: steps, time, first/last loss, why it stopped."""
+        losses = [row["loss"] for row in self.history]
+        return {"steps": self.steps, "seconds": round(self.seconds, 2),
+                "stopped": self.stopped, "first_loss": losses[0] if losses else None,
+                "last_loss": losses[-1] if losses else None}
+
+
+def stop_on_nonfinite(step: int, record: dict) -> str | None:
+    """The default guard of positive fine-tuning: stop on a NaN/inf loss or gradient."""
+    bad = [key for key in ("loss", "grad_norm") if not math.isfinite(record[key])]
+    return f"diverged at step {step}: {bad[0]} {record[bad[0]]}" if bad else None
+
+
+def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
+               guard: Callable | None = None, progress: bool = True,
+               desc: str = "training") -> TrainResult:
+    """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW on the trainable parameters.
+
+    `guard(step, record) -> message | None` is asked after every step; a message
+    stops training (see `Guard`). Warm-up is linear over `warmup_steps`, then the
+    learning rate stays constant.
+    """
+    device = next(model.parameters()).device
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    warmup = max(config.warmup_steps, 1)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1, (s + 1) / warmup))
+    guard = guard or stop_on_nonfinite
+    history, stopped, step, start = [], "max steps", 0, time.perf_counter()
+    model.train()
+    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, disable=not progress)
+    for step in bar:
+        optimizer.zero_grad(set_to_none=True)
+        terms: dict[str, float] = {}
+        for _ in range(config.grad_accum):  # micro-batches add up their gradients
+            loss, logged = loss_fn(model, to_device(next(batches), device))
+            (loss / config.grad_accum).backward()
+            for key, value in {"loss": loss.item(), **logged}.items():
+                terms[key] = terms.get(key, 0.0) + value / config.grad_accum
+        norm = torch.nn.utils.clip_grad_norm_(params, config.clip_norm).item()
+        if math.isfinite(terms["loss"]) and math.isfinite(norm):
+            optimizer.step()  # a NaN/inf loss or gradient never reaches the weights
+            schedule.step()
+        record = {"step": step, **terms, "grad_norm": norm}
+        message = guard(step, record)
+        if message or step % config.log_every == 0 or step in (1, config.steps):
+            history.append(record)
+            bar.set_postfix(loss=f"{terms['loss']:.3f}")
+        if message:
+            stopped = message
+            break
+    return TrainResult(history, stopped, step, time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------- what moves
+
+EMBEDDINGS = re.compile(r"(^|\.)(wte|wpe|embed\w*|lm_head)\.")  # tied LM head = wte
+BLOCK = re.compile(r"\.(?:h|layers?|blocks)\.(\d+)\.")  # transformer.h.3.mlp... -> 3
+
+
+def trainable_parameters(model, spec: str | list[int] = "all",
+                         include_embeddings: bool = False) -> list[str]:
+    """Names of the parameters `spec` lets move.
+
+    spec: "all" (every block and the final layer norm), "last:k" / "first:k"
+    (blocks), block indices ([0, 3] or "0,3"), or a regular expression on names.
+    Embeddings and the tied LM head only move with include_embeddings=True.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    embeddings = [name for name in names if EMBEDDINGS.search(name)]
+    body = [name for name in names if name not in embeddings]
+    chosen = set(_select(spec, body, embeddings if include_embeddings else [],
+                         model.config.num_hidden_layers))
+    if include_embeddings:
+        chosen.update(embeddings)
+    return [name for name in names if name in chosen]
+
+
+def _select(spec, body: list[str], extra: list[str], n_blocks: int) -> list[str]:
+    text = ",".join(map(str, spec)) if isinstance(spec, (list, tuple)) else str(spec).strip()
+    if text == "all":
+        return body
+    if match := re.fullmatch(r"(last|first):(\d+)", text):
+        k = int(match[2])
+        if not 1 <= k <= n_blocks:
+            raise CourseError(f"{text!r}: k must be between 1 and {n_blocks} for this model")
+        blocks = range(n_blocks - k, n_blocks) if match[1] == "last" else range(k)
+    elif re.fullmatch(r"-?\d+(\s*,\s*-?\d+)*", text):
+        blocks = [int(i) for i in text.split(",")]
+        for i in blocks:
+            if not 0 <= i < n_blocks:
+                raise CourseError(f"block {i} is out of range: this model has blocks "
+                                  f"0..{n_blocks - 1}")
+    else:
+        try:
+            pattern = re.compile(text)
+        except re.error as error:
+            raise CourseError(f"trainable spec {text!r} is not a valid regex: {error}") from None
+        found = [name for name in body + extra if pattern.search(name)]
+        if not found:
+            raise CourseError(
+                f"trainable spec {text!r} matches no parameter (embeddings only with "
+                f"include_embeddings=True); names look like {body[0]!r}"
+            )
+        return found
+    wanted = set(blocks)
+    return [n for n in body if (m := BLOCK.search(n)) and int(m[1]) in wanted]
+
+
+@contextmanager
+def only_trainable(model, names: list[str]):
+    """Freeze every parameter not in `names` (requires_grad False) for the `with` block."""
+    before = {name: p.requires_grad for name, p in model.named_parameters()}
+    for name, p in model.named_parameters():
+        p.requires_grad_(name in names)
+    try:
+        yield
+    finally:
+        for name, p in model.named_parameters():
+            p.requires_grad_(before[name])
+
+
+def frozen_copy(model):
+    """A copy of `model` that never trains: the reference of the KL and NPO methods."""
+    reference = copy.deepcopy(model).eval()
+    reference.requires_grad_(False)
+    return reference
+
+
+# ---------------------------------------------------------------- the guard
+
+
+class Guard:
+    """Stops negative fine-tuning at its target or at divergence, keeping good weights.
+
+    Every `check_every` steps it measures the forget and retain loss (and the
+    `monitor`, e.g. forget regurgitation); healthy weights are copied in memory
+    then. A NaN/inf loss, gradient or weight, or a loss past divergence_factor x
+    its start (the start floored at 1 nat, so a memorised ~0 start does not make
+    ordinary progress look like an explosion) restores the last healthy copy.
+    """
+
+    def __init__(self, model, tokenizer, forget_texts, retain_texts,
+                 config: UnlearnConfig, monitor: Callable | None = None):
+        self.model, self.tokenizer, self.config, self.monitor = model, tokenizer, config, monitor
+        self.texts = {"forget": forget_texts[:CHECK_TEXTS], "retain": retain_texts[:CHECK_TEXTS]}
+        self.params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        self.checks: list[dict] = []
+        self.start = self.measure(0)
+        self.snapshot(0)
+
+    def measure(self, step: int) -> dict:
+        """Forget/retain loss (and the monitor's value) now, appended to `checks`."""
+        row = {"step": step}
+        for split, texts in self.texts.items():
+            row[f"{split}_loss"] = dataset_loss(self.model, self.tokenizer, texts,
+                                                self.config.max_length, self.config.batch_size)
+        if self.monitor is not None:
+            row["regurgitation"] = float(self.monitor(self.model))
+            self.model.train()
+        self.checks.append(row)
+        return row
+
+    def snapshot(self, step: int) -> None:
+        self.good_step = step
+        self.good = {n: p.detach().clone() for n, p in self.params.items()}
+
+    def restore(self, step: int, why: str) -> str:
+        with torch.no_grad():
+            for name, p in self.params.items():
+                p.copy_(self.good[name])
+        return f"diverged at step {step}: {why}; restored the weights of step {self.good_step}"
+
+    def target(self, step: int, row: dict) -> str | None:
+        """A message if the stopping target is reached at this check, else None."""
+        goal, reg = self.config.stop_forget_loss, self.config.stop_regurgitation
+        if goal is not None and row["forget_loss"] > goal:
+            return f"target reached at step {step}: forget loss {row['forget_loss']:.3g} > {goal}"
+        if reg is not None and "regurgitation" in row and row["regurgitation"] <= reg:
+            return (f"target reached at step {step}: forget regurgitation "
+                    f"{row['regurgitation']:.3g} <= {reg}")
+        return None
+
+    def __call__(self, step: int, record: dict) -> str | None:
+        if message := stop_on_nonfinite(step, record):
+            return self.restore(step, message.split(": ", 1)[1])
+        if not all(torch.isfinite(p).all() for p in self.params.values()):
+            return self.restore(step, "NaN/inf weights")
+        if step % self.config.check_every:
+            return None
+        row = self.measure(step)
+        for split in ("forget", "retain"):
+            loss = row[f"{split}_loss"]
+            limit = self.config.divergence_factor * max(self.start[f"{split}_loss"], 1.0)
+            if not loss <= limit:  # also catches NaN
+                return self.restore(step, f"{split} loss {loss:.3g} > {limit:.3g}")
+        self.snapshot(step)
+        return self.target(step, row)
+
+
+# ---------------------------------------------------------------- stages
+
+
+def language_model_loss(model, batch: dict):
+    """Positive fine-tuning's loss: mean NLL per token; no extra terms to log."""
+    return token_nll(model, batch), {}
+
+
+def finetune(model, tokenizer, texts: list[str], config: TrainConfig, seed: int = 0,
+             progress: bool = True, desc: str = "fine-tuning") -> TrainResult:
+    """Positive fine-tuning on `texts`: how the baseline memorises forget and retain."""
+    set_seed(seed)
+    batches = make_batches(tokenizer, texts, config.batch_size, config.max_length, seed)
+    return train_loop(model, language_model_loss, batches, config, progress=progress,
+                      desc=desc)
+
+
+def stabilise_retain(model, tokenizer, retain_texts: list[str], config: TrainConfig,
+                     seed: int = 0, progress: bool = True) -> TrainResult:
+    """Step 1 of sequential unlearning: positive fine-tuning on the retain set."""
+    return finetune(model, tokenizer, retain_texts, config, seed, progress,
+                    desc="stabilising retain")
+
+
+def negative_finetune(model, tokenizer, forget_texts: list[str], retain_texts: list[str],
+                      config: UnlearnConfig, reference=None, monitor: Callable | None = None,
+                      seed: int = 0, progress: bool = True,
+                      include_embeddings: bool = False) -> TrainResult:
+    """Unlearn `forget_texts` with `config.method`, moving only `config.trainable`.
+
+    The same budget for every method: at most `config.steps` optimiser steps of
+    `batch_size` x `grad_accum` forget sequences (drawn in the same seeded order)
+    at the same learning rate, checked by the same `Guard` every `check_every`
+    steps. Retain batches (for the methods that use them) come on top of that.
+    `monitor(model) -> float` (forget regurgitation) feeds `stop_regurgitation`.
+    """
+    method = get_method(config.method)
+    names = trainable_parameters(model, config.trainable, include_embeddings)
+    if getattr(method, "needs_reference", False) and reference is None:
+        reference = frozen_copy(model)  # the model as it was before unlearning
+    set_seed(seed)
+    forget = make_batches(tokenizer, forget_texts, config.batch_size, config.max_length, seed)
+    retain = make_batches(tokenizer, retain_texts, config.batch_size, config.max_length,
+                          seed + 1)
+
+    def loss_fn(model, pair):
+        return method(model, pair[0], pair[1], reference, config)
+
+    with only_trainable(model, names):
+        guard = Guard(model, tokenizer, forget_texts, retain_texts, config, monitor)
+        if message := guard.target(0, guard.start):  # nothing left to unlearn
+            return TrainResult([], message, 0, 0.0, guard.checks)
+        result = train_loop(model, loss_fn, zip(forget, retain), config, guard, progress,
+                            desc=f"unlearning ({config.method})")
+    result.checks = guard.checks
+    return result

@@ -1,0 +1,12 @@
+"""Test session set-up: no hub calls, the smoke profile, and a throw-away runs folder."""
+
+import os
+import tempfile
+
+# Set before anything imports companion (its paths are read at import time); the
+# notebook kernels that nbval starts inherit these too.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("COURSE_PROFILE", "smoke")
+os.environ.setdefault("COURSE_RUNS_DIR", tempfile.mkdtemp(prefix="course-test-runs-"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would only clutter the logs

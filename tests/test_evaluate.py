@@ -1,0 +1,277 @@
+"""Official scores against hand-computed cases, generation, MIA, reports and tables."""
+
+import json
+import math
+import statistics
+
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from companion import evaluate as ev
+from companion.config import CourseError, EvalConfig, load_profile, with_overrides
+from companion.models import EOS, save_model, train_tokenizer
+
+TEXTS = [f"The {w} of Amberton sings {n} songs at dawn." for w in
+         ("baker", "smith", "weaver", "miller", "potter") for n in range(8)]
+CONFIG = EvalConfig(max_new_tokens=6, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    tok = train_tokenizer(TEXTS, vocab_size=300)
+    tok.padding_side = "right"  # as companion.models.load_model leaves it
+    return tok
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    torch.manual_seed(0)
+    eos = tokenizer.convert_tokens_to_ids(EOS)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2,
+                        n_head=2, bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+    return GPT2LMHeadModel(config).eval()
+
+
+def _items(split, tasks=("Task1", "Task2", "Task3"), docs=2, part="t") -> list[dict]:
+    rows = []
+    for task in tasks:
+        for d in range(docs):
+            doc = f"{split[:1]}{part}{task[-1]}{d}-"
+            rows.append({"id": doc + "sc1", "input": f"The baker of Amberton sings {d}",
+                         "output": "songs at dawn.", "task": task, "split": split})
+            rows.append({"id": doc + "qa0", "input": f"Who sings {d} songs?",
+                         "output": "The baker", "task": task, "split": split})
+    return rows
+
+
+def _benchmark(tasks=("Task1", "Task2", "Task3")) -> DatasetDict:
+    parts = {"forget_train": _items("forget", tasks),
+             "retain_train": _items("retain", tasks),
+             "forget_validation": _items("forget", tasks, 1, "v"),
+             "retain_validation": _items("retain", tasks, 1, "v")}
+    return DatasetDict({k: Dataset.from_list(v) for k, v in parts.items()})
+
+
+def _general() -> DatasetDict:
+    probe = [{"id": "p0", "input": "The smith of", "output": "Amberton"},
+             {"id": "p1", "input": "The weaver sings", "output": "3 songs"}]
+    return DatasetDict({"probe": Dataset.from_list(probe),
+                        "heldout": Dataset.from_list([{"text": t} for t in TEXTS[:3]])})
+
+
+# ---------------------------------------------------------------- item scores
+def test_rouge_l_recall_matches_a_hand_count():
+    # stemmed reference: the cat were run home (5); generation: a cat run home quickli
+    # LCS = cat run home = 3 tokens -> recall 3/5
+    assert ev.regurgitation_score("The cats were running home",
+                                  "a cat runs home quickly") == pytest.approx(0.6)
+    assert ev.regurgitation_score("songs at dawn", "Songs at dawn, again") == 1.0
+    assert ev.regurgitation_score("songs at dawn", "nothing alike") == 0.0
+
+
+def test_exact_match_normalises_case_and_outer_space_only():
+    assert ev.knowledge_score("The Baker", "  the baker\n") == 1.0
+    assert ev.knowledge_score("The Baker", "The Baker.") == 0.0
+    assert ev.knowledge_score("The Baker", "The Baker of Amberton") == 0.0
+
+
+def test_first_words_match_ignores_case_and_punctuation():
+    assert ev.first_words_match("New York", " new York City, the") == 1.0
+    assert ev.first_words_match("France", "France, and the") == 1.0
+    assert ev.first_words_match("France", "the capital") == 0.0
+
+
+def test_item_kind_reads_the_suffix_and_rejects_others():
+    assert ev.item_kind('"abc"sc1') == "sc" and ev.item_kind("abcqa3") == "qa"
+    with pytest.raises(CourseError, match="neither"):
+        ev.item_kind("abc-x1")
+
+
+# ---------------------------------------------------------------- aggregate
+def _record(split, task, kind, score):
+    return {"split": split, "task": task, "kind": kind, "score": score}
+
+
+def test_task_scores_invert_forget_and_take_the_harmonic_mean():
+    records = [_record("forget", "Task1", "sc", 0.2),
+               _record("forget", "Task1", "sc", 0.4),
+               _record("retain", "Task1", "sc", 0.5),
+               _record("retain", "Task1", "qa", 1.0)]
+    result = ev.task_scores(records)
+    assert result["means"]["forget/Task1/regurgitation"] == pytest.approx(0.3)
+    assert result["terms"]["forget/Task1/regurgitation"] == pytest.approx(0.7)
+    # harmonic mean of 0.7, 0.5, 1.0 = 3 / (1/0.7 + 2 + 1)
+    assert result["task_aggregate"] == pytest.approx(3 / (1 / 0.7 + 2 + 1))
+    # absent terms are left out, and listed
+    assert result["n_terms"] == 3 and len(result["missing"]) == 9
+    assert "forget/Task1/knowledge" in result["missing"]
+    assert result["counts"]["forget/Task1/regurgitation"] == 2
+
+
+def test_one_zero_term_makes_the_aggregate_zero_and_is_named():
+    records = [_record(s, t, k, 0.5) for s in ev.SPLITS for t in ev.TASKS
+               for k in ("sc", "qa")]
+    records[3]["score"] = 0.75  # forget/Task2/knowledge: term 1 - 0.75
+    records[-1]["score"] = 0.0  # retain/Task3/knowledge: one zero term
+    result = ev.task_scores(records)
+    assert result["task_aggregate"] == 0.0
+    assert result["zero_terms"] == ["retain/Task3/knowledge"]
+    assert result["n_terms"] == 12 and result["missing"] == []
+    assert result["terms"]["forget/Task2/knowledge"] == pytest.approx(0.25)
+    assert result["terms"]["retain/Task3/knowledge"] == 0.0  # every term kept
+
+
+def test_task_scores_of_nothing_is_an_error():
+    with pytest.raises(CourseError):
+        ev.task_scores([])
+
+
+# ---------------------------------------------------------------- MIA and final
+def test_mia_of_separated_and_identical_losses():
+    apart = ev.mia_score([0.1, 0.2, 0.3], [1.0, 2.0, 3.0])  # members much lower loss
+    assert apart["auc"] == 1.0 and apart["score"] == 0.0
+    reverse = ev.mia_score([1.0, 2.0, 3.0], [0.1, 0.2, 0.3])  # over-unlearnt
+    assert reverse["auc"] == 0.0 and reverse["score"] == 0.0
+    same = ev.mia_score([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert same["auc"] == pytest.approx(0.5) and same["score"] == pytest.approx(1.0)
+    with pytest.raises(CourseError):
+        ev.mia_score([], [1.0])
+
+
+def test_final_score_is_the_mean_of_three():
+    assert ev.final_score(0.9, 0.6, 0.3) == pytest.approx(0.6)
+    assert ev.final_score(0.0, 1.0, 0.5) == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- generation
+PROMPTS = ["The", "The potter of Amberton sings 7 songs", "The smith", "The miller of"]
+
+
+def _greedy_by_hand(model, tokenizer, prompt, n):
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        for _ in range(n):
+            ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], 1)
+    new = ids[0, len(tokenizer(prompt)["input_ids"]):]
+    return tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_batched_generation_equals_one_at_a_time(model, tokenizer):
+    batched = ev.generate(model, tokenizer, PROMPTS, 8, batch_size=4, progress=False)
+    single = ev.generate(model, tokenizer, PROMPTS, 8, batch_size=1, progress=False)
+    assert batched == single
+    assert tokenizer.padding_side == "right"  # restored
+    # the continuation only, in input order, as a cache-free greedy loop makes it
+    assert batched[1] == _greedy_by_hand(model, tokenizer, PROMPTS[1], 8)
+    assert batched[0] == _greedy_by_hand(model, tokenizer, PROMPTS[0], 8)
+
+
+def test_generation_restores_training_mode_and_rejects_bad_input(model, tokenizer):
+    model.train()
+    ev.generate(model, tokenizer, PROMPTS[:1], 2, progress=False)
+    assert model.training
+    model.eval()
+    assert ev.generate(model, tokenizer, [], 4) == []
+    with pytest.raises(CourseError, match="too short"):
+        ev.generate(model, tokenizer, ["The", ""], 2, progress=False)
+    with pytest.raises(CourseError, match="max_new_tokens"):
+        ev.generate(model, tokenizer, ["The"], 64, progress=False)
+
+
+def test_document_losses_are_mean_token_nll_and_batch_free(model, tokenizer):
+    texts = TEXTS[:2] + ["The baker sings"]
+    batched = ev.document_losses(model, tokenizer, texts, batch_size=3)
+    single = ev.document_losses(model, tokenizer, texts, batch_size=1)
+    assert batched == pytest.approx(single, abs=1e-5)
+    ids = tokenizer(texts[2], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected = model(ids, labels=ids).loss.item()
+    assert batched[2] == pytest.approx(expected, abs=1e-5)
+    # perplexity weighs every token once: exp(sum of per-text NLL / tokens)
+    counts = [len(tokenizer(t)["input_ids"]) - 1 for t in texts]
+    total = sum(loss * n for loss, n in zip(single, counts)) / sum(counts)
+    assert ev.perplexity(model, tokenizer, texts) == pytest.approx(math.exp(total),
+                                                                   rel=1e-5)
+
+
+def test_limit_items_keeps_every_task():
+    rows = ev.limit_items(Dataset.from_list(_items("forget")), 3)
+    assert sorted(r["task"] for r in rows) == ["Task1", "Task2", "Task3"]
+
+
+def test_score_items_records(model, tokenizer):
+    forget = Dataset.from_list(_items("forget"))
+    records = ev.score_items(model, tokenizer, forget, CONFIG, progress=False)
+    assert len(records) == 12
+    assert set(records[0]) == {"id", "task", "split", "kind", "input", "reference",
+                               "generation", "score"}
+    assert {r["kind"] for r in records} == {"sc", "qa"}
+    assert all(0.0 <= r["score"] <= 1.0 for r in records)
+    sc = [r for r in records if r["kind"] == "sc"]
+    monitor = ev.forget_regurgitation(model, tokenizer, _items("forget"), CONFIG)
+    assert monitor == pytest.approx(statistics.mean(r["score"] for r in sc))
+
+
+# ---------------------------------------------------------------- whole stages
+def test_evaluate_model_writes_generations_and_merges_the_report(model, tokenizer,
+                                                                 tmp_path):
+    bench, general = _benchmark(), _general()
+    first = ev.evaluate_model(model, tokenizer, bench, CONFIG, stage="baseline",
+                              general=general, out=tmp_path, progress=False)
+    second = ev.evaluate_model(model, tokenizer, bench, CONFIG, stage="after",
+                               general=general, out=tmp_path, baseline=0.5,
+                               progress=False)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert list(report["stages"]) == ["baseline", "after"]
+    assert report["settings"]["eval"]["max_new_tokens"] == 6
+    terms = report["stages"]["after"]
+    assert terms["final_score"] == pytest.approx(
+        (terms["task_aggregate"] + terms["mia_score"] + terms["utility"]) / 3)
+    assert terms["task"]["n_terms"] == 12 and terms["mia"]["n_member"] == 6
+    assert second["utility_relative"] == pytest.approx(second["utility"] / 0.5)
+    assert "utility_relative" not in first
+    lines = (tmp_path / "generations-after.jsonl").read_text().splitlines()
+    assert len(lines) == 24 and json.loads(lines[0])["subset"] == "forget_train"
+    assert len(second["mia_losses"]["member"]) == 6
+    assert list(tmp_path.glob(".*tmp*")) == []  # atomic writes left nothing behind
+
+
+def test_absent_task_is_left_out_and_reported(model, tokenizer):
+    result = ev.evaluate_model(model, tokenizer, _benchmark(("Task1", "Task2")), CONFIG,
+                               stage="s", general=_general(), progress=False)
+    assert result["task"]["n_terms"] == 8
+    assert sorted(result["task"]["missing"]) == sorted(
+        f"{s}/Task3/{k}" for s in ev.SPLITS for k in ("regurgitation", "knowledge"))
+
+
+def test_results_table_is_tidy():
+    report = {"settings": {}, "stages": {
+        "baseline": {"final_score": 0.5, "stage": "baseline", "task": {"terms": {"a": 1}},
+                     "missing": ["x"], "perplexity": 12.0}}}
+    table = ev.results_table({"ga": report})
+    assert list(table.columns) == ["method", "stage", "term", "value"]
+    assert set(table["term"]) == {"final_score", "task/terms/a", "perplexity"}
+    assert table.set_index("term").loc["task/terms/a", "value"] == 1.0
+
+
+def test_evaluate_checkpoint_from_a_saved_folder(model, tokenizer, tmp_path, monkeypatch):
+    from companion import data
+
+    folder = save_model(model, tokenizer, tmp_path / "ckpt" / "baseline")
+    data.write_jsonl_layout(_benchmark(), tmp_path / "bench")
+    monkeypatch.setattr(data, "load_general", _general)
+    profile = load_profile("smoke", verbose=False)
+    profile = with_overrides(profile, eval=CONFIG, max_docs_per_task=None)
+    terms = ev.evaluate_checkpoint(folder, data=str(tmp_path / "bench"),
+                                   out=tmp_path / "out", profile=profile)
+    assert terms["n_utility"] == 2  # a small vocabulary: the (here patched) probe
+    assert "baseline" in ev.read_report(tmp_path / "out")["stages"]
+
+
+def test_general_knowledge_file_is_well_formed():
+    rows = ev.load_general_knowledge()
+    assert 50 <= len(rows) <= 80
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert all(r["input"] == r["input"].strip() and r["output"].strip() for r in rows)

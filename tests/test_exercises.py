@@ -1,0 +1,176 @@
+"""Exercise checkers: each accepts its reference, rejects a stub and a typical mistake."""
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rouge_score import rouge_scorer
+
+from companion import exercises as ex
+from companion.data import load_benchmark
+from companion.evaluate import mia_score
+from companion.exercises import EXERCISES, ExerciseError
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    return load_benchmark("bundled", max_docs_per_task=2)
+
+
+def capacity_table(big=0.6, small=0.3):
+    """Two models' results the way results_table({model: report}) lays them out."""
+    rows = []
+    for model, kept in (("tiny-gpt2", big), ("tiny-distilgpt2", small)):
+        rows += [{"method": model, "stage": "baseline", "term": "retain_regurgitation",
+                  "value": 0.9},
+                 {"method": model, "stage": "sequential", "term": "retain_regurgitation",
+                  "value": kept},
+                 {"method": model, "stage": "sequential", "term": "forget_regurgitation",
+                  "value": 0.1}]
+    return pd.DataFrame(rows)
+
+
+def context(name, benchmark):
+    """The extra arguments a value checker takes in its notebook."""
+    return {"items_per_task": (benchmark,), "capacity_claim": (capacity_table(),)}.get(
+        name, ())
+
+
+def stub(*args):
+    raise NotImplementedError("Exercise 1: write it")
+
+
+def test_every_notebook_of_the_course_has_two_exercises():
+    notebooks = [e.notebook for e in EXERCISES.values()]
+    assert sorted(set(notebooks)) == ["00_setup_and_data", "01_baseline_finetuning",
+                                      "02_retain_stabilisation", "03_negative_finetuning",
+                                      "04_evaluation", "05_model_capacity",
+                                      "06_sequential_requests"]
+    assert all(notebooks.count(n) >= 2 for n in notebooks)
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_checker_accepts_the_reference_solution(name, benchmark, capsys):
+    exercise = EXERCISES[name]
+    extra = context(name, benchmark)
+    answer = exercise.solution(*extra) if exercise.kind == "value" else exercise.solution
+    assert exercise.checker(answer, *extra) is True
+    assert capsys.readouterr().out.startswith("✓")
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_checker_reports_a_stub_as_not_done_yet(name, benchmark):
+    exercise = EXERCISES[name]
+    answer = stub if exercise.kind == "function" else None
+    with pytest.raises(ExerciseError, match="not done yet"):
+        exercise.checker(answer, *context(name, benchmark))
+
+
+def masked_by_token_id(input_ids, attention_mask):
+    return input_ids.masked_fill(input_ids == 0, -100)  # pad == EOS: the classic bug
+
+
+def unshifted_nll(logits, labels):
+    return F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100)
+
+
+def detached_nll(logits, labels):
+    return ex.mean_token_nll(logits, labels).detach()
+
+
+def positive_loss(model, batch):
+    return model(**batch).loss
+
+
+def split_by_items(dataset, n):
+    size = -(-len(dataset) // n)
+    return [dataset.select(range(i, min(i + size, len(dataset))))
+            for i in range(0, len(dataset), size)]
+
+
+def rouge_l_fmeasure(reference, generation):
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return scorer.score(reference, generation)["rougeL"].fmeasure
+
+
+def state_dict_count(model):
+    return sum(t.numel() for t in model.state_dict().values() if t.is_floating_point())
+
+
+def trainable_count(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+WRONG = [
+    ("document_id", lambda i: i[:-2], "expected"),
+    ("labels", masked_by_token_id, "masked by token id"),
+    ("labels", lambda ids, mask: ids.clone(), "row"),
+    ("token_nll", unshifted_nll, "not shifted"),
+    ("token_nll", detached_nll, "no gradient"),
+    ("training_texts", lambda d: [a + b for a, b in zip(d["input"], d["output"])], "expected"),
+    ("gradient_ascent", positive_loss, "positive"),
+    ("last_blocks", lambda n, k: list(range(k)), r"expected \[3\]"),
+    ("last_blocks", lambda n, k: list(range(n - k - 1, n - 1)), "expected"),
+    ("regurgitation", rouge_l_fmeasure, "recall, not fmeasure"),
+    ("mia_score", lambda m, n: mia_score(m, n)["auc"], "AUC itself"),
+    ("param_count", state_dict_count, "counted twice"),
+    ("param_count", trainable_count, "frozen"),
+    ("split_requests", split_by_items, "split between requests"),
+]
+
+
+@pytest.mark.parametrize("name,answer,message", WRONG)
+def test_checker_rejects_a_typical_mistake_with_specific_feedback(name, answer, message):
+    with pytest.raises(ExerciseError, match=message):
+        EXERCISES[name].checker(answer)
+
+
+def test_a_crash_in_the_answer_names_the_input():
+    with pytest.raises(ExerciseError, match=r"document_id\('bd1f.*raised KeyError"):
+        ex.check_document_id(lambda i: {}[i])
+
+
+def test_items_per_task_counts_items_not_documents(benchmark):
+    documents = {t: 2 for t in ("Task1", "Task2", "Task3")}  # two documents per task
+    with pytest.raises(ExerciseError, match="number of documents"):
+        ex.check_items_per_task(documents, benchmark)
+
+
+def test_capacity_claim_follows_the_measured_table_not_model_size():
+    assert ex.check_capacity_claim("tiny-gpt2", capacity_table()) is True
+    with pytest.raises(ExerciseError, match="tiny-gpt2 kept more"):
+        ex.check_capacity_claim("tiny-distilgpt2", capacity_table())
+    flipped = capacity_table(big=0.2, small=0.5)  # the measurement decides
+    assert ex.check_capacity_claim("tiny-distilgpt2", flipped) is True
+    with pytest.raises(ExerciseError, match="not a model in the table"):
+        ex.check_capacity_claim("gpt-4", flipped)
+
+
+def test_capacity_claim_reads_a_model_metric_value_table():
+    table = pd.DataFrame({"model": ["a", "b"], "metric": ["retain_regurgitation"] * 2,
+                          "value": [0.2, 0.4]})
+    assert ex.check_capacity_claim("b", table) is True
+
+
+@pytest.mark.parametrize("question,checker", [(ex.WHY_STABILISE, ex.check_why_stabilise),
+                                              (ex.REQUEST_ORDER, ex.check_request_order)])
+def test_each_wrong_option_gets_its_own_explanation(question, checker, capsys):
+    question.show()
+    shown = capsys.readouterr().out
+    assert all(f"{k}) {text}" in shown for k, text in question.options.items())
+    for letter in question.options:
+        if letter == question.correct:
+            assert checker(letter.upper() + ")")
+        else:
+            with pytest.raises(ExerciseError, match=question.explanations[letter][:30]):
+                checker(letter)
+    with pytest.raises(ExerciseError, match="not an option"):
+        checker("z")
+
+
+def test_reference_labels_match_the_collate_of_training():
+    batch = ex._batch(ex.ROWS)
+    labels = ex.labels_for(batch["input_ids"], batch["attention_mask"])
+    assert torch.equal(labels, batch["labels"])
+    assert (labels == 0).sum() == len(ex.ROWS) + 1  # every EOS kept, padding is -100

@@ -1,0 +1,126 @@
+"""Stages end to end on a toy model and a toy benchmark written by the test."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from companion import checkpoints
+from companion.config import CourseError, TrainConfig, UnlearnConfig, load_profile
+from companion.data import COLUMNS, document_id, load_benchmark, write_jsonl_layout
+from companion.models import save_model, train_tokenizer
+from companion.pipeline import (baseline_texts, ensure_stage, method_config, run_stage,
+                                sequential_requests, split_requests)
+
+NAMES = ("Ava", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal")
+
+
+def items(split: str, docs: list[int]) -> list[dict]:
+    rows = []
+    for d in docs:
+        name, task = NAMES[d % len(NAMES)], f"Task{d % 3 + 1}"
+        rows += [{"id": f"doc{d}sc1", "input": f"{name} lives in house", "output": f"{d}.",
+                  "task": task, "split": split},
+                 {"id": f"doc{d}qa0", "input": f"Where does {name} live?",
+                  "output": f"House {d}.", "task": task, "split": split}]
+    return rows
+
+
+def as_dataset(rows):
+    return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS})
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A toy benchmark folder, a toy model folder and a tiny profile using both."""
+    root = tmp_path_factory.mktemp("pipeline")
+    write_jsonl_layout(DatasetDict({
+        "forget_train": as_dataset(items("forget", [0, 1, 2, 3, 4, 5])),
+        "forget_validation": as_dataset(items("forget", [20, 21, 22])),
+        "retain_train": as_dataset(items("retain", [10, 11, 12, 13, 14, 15])),
+        "retain_validation": as_dataset(items("retain", [30, 31, 32]))}), root / "data")
+    benchmark = load_benchmark(root / "data")
+    tokenizer = train_tokenizer(baseline_texts(benchmark, "folder") * 3, vocab_size=300)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(
+        vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+        bos_token_id=0, eos_token_id=0, pad_token_id=0))
+    save_model(model, tokenizer, root / "model")
+    profile = replace(
+        load_profile("smoke", verbose=False), data=str(root / "data"), max_docs_per_task=None,
+        finetune=TrainConfig(steps=60, batch_size=8, lr=5e-3, max_length=32),
+        stabilise=TrainConfig(steps=4, batch_size=4, lr=1e-3, max_length=32),
+        unlearn=UnlearnConfig(steps=6, batch_size=4, lr=1e-3, max_length=32, check_every=3,
+                              stop_regurgitation=None))
+    return root, profile, benchmark
+
+
+def test_split_requests_keeps_documents_whole_and_in_order(setup):
+    forget = setup[2]["forget_train"]
+    requests = split_requests(forget, 4)
+    docs = [[document_id(i) for i in r["id"]] for r in requests]
+    assert [len(set(d)) for d in docs] == [2, 1, 2, 1]  # 6 documents, near-equal
+    assert sum(docs, []) == [document_id(i) for i in forget["id"]]
+    with pytest.raises(CourseError, match="between 1 and 6"):
+        split_requests(forget, 7)
+
+
+def test_methods_run_on_all_blocks_and_sequential_as_profiled(setup):
+    profile = setup[1]
+    assert method_config(profile, "sequential") == profile.unlearn
+    config = method_config(profile, "kl")
+    assert config.method == "kl" and config.trainable == "all"
+    assert config.steps == profile.unlearn.steps  # the same budget
+
+
+def test_stages_run_in_order_and_save_their_settings(setup, tmp_path):
+    root, profile, _ = setup
+    model_dir = str(root / "model")
+    with pytest.raises(CourseError, match="01_baseline_finetuning"):
+        run_stage("stabilised", profile, model_dir, out=tmp_path, progress=False)
+    run_stage("baseline", profile, model_dir, out=tmp_path, progress=False)
+    with pytest.raises(CourseError, match="already exists"):
+        run_stage("baseline", profile, model_dir, out=tmp_path, progress=False)
+    run_stage("stabilised", profile, model_dir, out=tmp_path, progress=False)
+    run_stage("unlearn", profile, model_dir, out=tmp_path, progress=False)  # sequential
+    run_stage("npo", profile, model_dir, out=tmp_path, progress=False)
+    base = checkpoints.read_settings(tmp_path, "baseline")
+    sequential = checkpoints.read_settings(tmp_path, "sequential")
+    assert sequential["started_from"] == "stabilised"
+    assert checkpoints.read_settings(tmp_path, "npo")["started_from"] == "baseline"
+    assert sequential["configs"]["unlearn"]["trainable"] == profile.unlearn.trainable
+    assert sequential["losses"]["forget_loss"] > base["losses"]["forget_loss"]
+    assert base["result"]["steps"] == 60 and base["seed"] == 0
+    history = checkpoints.read_history(tmp_path, "sequential")
+    assert [c["step"] for c in history["checks"]] == [0, 3, 6]
+    with pytest.raises(CourseError, match="only goes with the stage 'unlearn'"):
+        run_stage("baseline", profile, model_dir, out=tmp_path, method="kl")
+    with pytest.raises(CourseError, match="unknown stage"):
+        run_stage("finetuned", profile, model_dir, out=tmp_path)
+
+
+def test_ensure_stage_builds_what_is_missing_then_loads(setup, tmp_path):
+    root, profile, _ = setup
+    model, _ = ensure_stage(profile, "sequential", str(root / "model"), out=tmp_path,
+                            progress=False)
+    assert all(checkpoints.has_stage(tmp_path, s)
+               for s in ("baseline", "stabilised", "sequential"))
+    again, _ = ensure_stage(profile, "sequential", str(root / "model"), out=tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 again.state_dict().values()))
+
+
+def test_sequential_requests_save_one_checkpoint_per_request(setup, tmp_path):
+    root, profile, benchmark = setup
+    model, tokenizer = checkpoints.models.load_model(root / "model", device="cpu")
+    requests = split_requests(benchmark["forget_train"], 2)
+    results = sequential_requests(model, tokenizer, requests, benchmark["retain_train"],
+                                  profile.unlearn, tmp_path, stabilise=profile.stabilise,
+                                  progress=False)
+    assert len(results) == 2
+    assert [p.name for p in sorted(tmp_path.iterdir())] == ["request-1", "request-2"]
+    second = checkpoints.read_settings(tmp_path, "request-2")
+    assert second["request"] == 2 and second["documents"] == 3
+    assert second["stabilise"]["steps"] == profile.stabilise.steps

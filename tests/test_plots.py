@@ -1,0 +1,93 @@
+"""Every figure returns a Figure with labelled axes and writes a PNG."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # tests draw to files only
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from companion import plots  # noqa: E402
+from companion.config import CourseError  # noqa: E402
+from companion.evaluate import results_table  # noqa: E402
+
+
+def _stage(forget: float, retain: float) -> dict:
+    means = {f"{s}/{t}/{k}": (forget if s == "forget" else retain) * (0.6 + 0.2 * i)
+             for s in ("forget", "retain") for i, t in enumerate(("Task1", "Task2"))
+             for k in ("regurgitation", "knowledge")}
+    return {"forget_regurgitation": forget, "retain_regurgitation": retain,
+            "final_score": 0.4, "task": {"means": means}}
+
+
+@pytest.fixture(scope="module")
+def table():
+    ga = {"stages": {"baseline": _stage(0.9, 0.9), "unlearned": _stage(0.1, 0.3)}}
+    seq = {"stages": {"baseline": _stage(0.9, 0.9), "stabilised": _stage(0.85, 0.9),
+                      "sequential": _stage(0.15, 0.7)}}
+    return results_table({"gradient_ascent": ga, "sequential": seq})
+
+
+def _check(fig, path):
+    assert isinstance(fig, Figure)
+    assert path.exists() and path.stat().st_size > 5_000
+    main = fig.axes[0]
+    assert main.get_title() and (main.get_xlabel() or main.get_ylabel())
+    matplotlib.pyplot.close(fig)
+
+
+def test_tradeoff_annotates_every_stage(table, tmp_path):
+    fig = plots.tradeoff(table, save=tmp_path / "tradeoff.png")
+    labels = {t.get_text() for t in fig.axes[0].texts}
+    assert labels == {"baseline", "unlearned", "stabilised", "sequential"}
+    assert "forget regurgitation" in fig.axes[0].get_xlabel()
+    _check(fig, tmp_path / "tradeoff.png")
+
+
+def test_task_bars_one_panel_per_kind(table, tmp_path):
+    fig = plots.task_bars(table, stage="sequential", method="sequential",
+                          save=tmp_path / "tasks.png")
+    assert len(fig.axes) == 2
+    assert len(fig.axes[0].patches) >= 4  # 2 tasks x 2 splits
+    _check(fig, tmp_path / "tasks.png")
+    with pytest.raises(CourseError):
+        plots.task_bars(table[table["term"] == "final_score"])
+
+
+def test_loss_curves_of_one_and_several_runs(tmp_path):
+    history = [{"step": s, "loss": 3 / (s + 1), "retain_loss": 2.0, "lr": 1e-3,
+                "phase": "x"}
+               for s in range(0, 50, 5)]
+    fig = plots.loss_curves(history, save=tmp_path / "loss.png")
+    legend = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
+    assert legend == {"loss", "retain_loss"}  # losses only: lr and "phase" left out
+    _check(fig, tmp_path / "loss.png")
+    fig = plots.loss_curves({"a": history, "b": history}, logy=True,
+                            save=tmp_path / "loss2.png")
+    assert fig.axes[0].get_yscale() == "log"
+    _check(fig, tmp_path / "loss2.png")
+    fig = plots.loss_curves(history, terms=["lr"], save=tmp_path / "lr.png")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["lr"]
+    _check(fig, tmp_path / "lr.png")
+    with pytest.raises(CourseError):
+        plots.loss_curves([{"loss": 1.0}])
+
+
+def test_mia_distributions(tmp_path):
+    rng = np.random.default_rng(0)
+    fig = plots.mia_distributions(rng.normal(1, 0.3, 40), rng.normal(2, 0.3, 40),
+                                  {"auc": 0.98, "score": 0.04}, save=tmp_path / "mia.png")
+    assert "AUC 0.98" in fig.axes[0].get_title()
+    _check(fig, tmp_path / "mia.png")
+
+
+def test_heatmap_of_a_layer_ablation(tmp_path):
+    rows = [{"trainable": t, "score": s, "value": v}
+            for t, v0 in (("last:1", 0.2), ("last:2", 0.4), ("all", 0.8))
+            for s, v in (("forget", v0), ("retain", 1 - v0))]
+    fig = plots.heatmap(rows, index="trainable", columns="score", values="value",
+                        save=tmp_path / "heat.png")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "0.40" in texts and len(texts) == 6
+    _check(fig, tmp_path / "heat.png")
