@@ -80,7 +80,7 @@ def main() -> None:
     print(f"speed-up {ratio:.1f}x (target >= 4x); identical outputs: {same}")
 
     OUT.write_text(json.dumps({
-        "command": "python bench/eval_speed.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python bench/eval_speed.py", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cores": os.cpu_count(), "threads": torch.get_num_threads(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # shared machine

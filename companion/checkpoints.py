@@ -1,8 +1,8 @@
 """Stage checkpoints: one folder per stage, written atomically, loaded or explained.
 
-    runs/<profile>/<model>/<stage>/   model + tokenizer (save_pretrained, safetensors),
-                                      settings.json (configs, seed, data, summary, time),
-                                      history.json (the training history and checks)
+    runs/<profile>/<model>/<stage>/  model + tokenizer (save_pretrained, safetensors),
+                                     settings.json (configs, seed, data, summary, time),
+                                     history.json (the training history and checks)
 
 A stage is first written to a hidden sibling folder and then renamed into place,
 so an interrupted save never leaves half a checkpoint, and an existing stage is
@@ -27,7 +27,7 @@ NOTEBOOKS = {
     "stabilised": "notebooks/02_retain_stabilisation.ipynb",
     "request": "notebooks/06_sequential_requests.ipynb",
 }
-UNLEARN_NOTEBOOK = "notebooks/03_negative_finetuning.ipynb"  # sequential and the methods
+UNLEARN_NOTEBOOK = "notebooks/03_negative_finetuning.ipynb"  # sequential, methods
 
 
 def notebook_for(stage: str) -> str:
@@ -37,7 +37,7 @@ def notebook_for(stage: str) -> str:
 
 
 def stage_dir(root: str | Path, stage: str) -> Path:
-    """Folder of one stage: <root>/<stage>, root being runs/<profile>/<model> or --out."""
+    """Folder of one stage: <root>/<stage>; root is runs/<profile>/<model> or --out."""
     return Path(root) / stage
 
 
@@ -78,19 +78,20 @@ def _write_json(path: Path, value) -> None:
 
 
 def save_stage(root: str | Path, stage: str, model, tokenizer, settings: dict,
-               history: dict | list | None = None, overwrite: bool = False) -> Path:
+               history: dict | None = None, overwrite: bool = False) -> Path:
     """Write `stage` under `root` atomically; an existing stage needs overwrite=True."""
     final = stage_dir(root, stage)
     if final.exists() and not overwrite:
-        raise CourseError(f"{final} already exists: pass overwrite=True (--overwrite) to "
-                          f"replace it, or choose another output folder")
+        raise CourseError(f"{final} already exists: pass overwrite=True (--overwrite) "
+                          f"to replace it, or choose another output folder")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{stage}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         models.save_model(model, tokenizer, tmp)  # refuses NaN/inf weights
-        _write_json(tmp / "history.json", history if history is not None else [])
-        settings = {"stage": stage, "saved": time.strftime("%Y-%m-%d %H:%M:%S"), **settings}
+        _write_json(tmp / "history.json", history or {"history": [], "checks": []})
+        saved = time.strftime("%Y-%m-%d %H:%M:%S")
+        settings = {"stage": stage, "saved": saved, **settings}
         _write_json(tmp / "settings.json", settings)  # written last: marks it complete
         _move_into_place(tmp, final)
     finally:
@@ -120,15 +121,17 @@ def load_stage(root: str | Path, stage: str, device: str = "auto"):
     return models.load_model(stage_dir(root, stage), device=device)
 
 
+def _read_json(root: str | Path, stage: str, name: str):
+    if not has_stage(root, stage):
+        raise CourseError(missing_stage_message(root, stage))
+    return json.loads((stage_dir(root, stage) / name).read_text(encoding="utf-8"))
+
+
 def read_settings(root: str | Path, stage: str) -> dict:
     """The settings.json of a saved stage."""
-    if not has_stage(root, stage):
-        raise CourseError(missing_stage_message(root, stage))
-    return json.loads((stage_dir(root, stage) / "settings.json").read_text(encoding="utf-8"))
+    return _read_json(root, stage, "settings.json")
 
 
-def read_history(root: str | Path, stage: str):
-    """The history.json of a saved stage (what plots draw)."""
-    if not has_stage(root, stage):
-        raise CourseError(missing_stage_message(root, stage))
-    return json.loads((stage_dir(root, stage) / "history.json").read_text(encoding="utf-8"))
+def read_history(root: str | Path, stage: str) -> dict:
+    """The history.json of a saved stage: {"history": [...], "checks": [...]}."""
+    return _read_json(root, stage, "history.json")

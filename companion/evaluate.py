@@ -93,6 +93,7 @@ def _batches(ids: list[list[int]], batch_size: int):
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64,
              batch_size: int = 16, progress: bool = True) -> list[str]:
     """Greedy continuations of `prompts` (continuation only), batched, in input order."""
+    prompts = list(prompts)  # a datasets Column or any sequence of strings
     if not prompts:
         return []
     room = context_length(model, tokenizer) - max_new_tokens

@@ -108,13 +108,16 @@ def _check_choice(question: Question, answer, name: str) -> bool:
         _fail(f"{name}: {answer!r} is not an option",
               f"answer with one letter: {', '.join(question.options)}")
     if letter != question.correct:
-        raise ExerciseError(f"{name}: {letter}) is not it. {question.explanations[letter]}")
+        why = question.explanations[letter]
+        raise ExerciseError(f"{name}: {letter}) is not it. {why}")
     return _ok(f"{name}: {letter}) is right. {question.explanations[letter]}")
 
 
 # ---------------------------------------------------------------- 00 setup and data
-DOC_IDS = ["bd1f2251-b4f1-0788-e340-496417a39cd4sc1", "bd1f2251-b4f1-0788-e340-496417a39cd4qa0",
-           "4ca458f3-6b9a-60b3-3f2a-f7d67c39c9baqa4", "6c1e-qa-sc-doc7qa2", "a1sc1"]
+DOC_IDS = ["bd1f2251-b4f1-0788-e340-496417a39cd4sc1",
+           "bd1f2251-b4f1-0788-e340-496417a39cd4qa0",
+           "4ca458f3-6b9a-60b3-3f2a-f7d67c39c9baqa4",
+           "79627470sc1", "79627470qa1", "6c1e-qa-sc-doc7qa2"]
 
 
 def check_document_id(fn) -> bool:
@@ -124,7 +127,8 @@ def check_document_id(fn) -> bool:
         got = _call(fn, (item_id,), f"document_id({item_id!r})", hint)
         expected = data.document_id(item_id)
         if got != expected:
-            _fail(f"document_id({item_id!r}) returned {got!r}, expected {expected!r}", hint)
+            _fail(f"document_id({item_id!r}) returned {got!r}, "
+                  f"expected {expected!r}", hint)
     return _ok(f"document_id: all {len(DOC_IDS)} ids give the right document")
 
 
@@ -135,8 +139,8 @@ def items_per_task(benchmark) -> dict[str, int]:
 
 
 def check_items_per_task(answer, benchmark) -> bool:
-    """`answer`: {task: number of forget_train items} of the benchmark the notebook loaded."""
-    hint = "count the rows of benchmark['forget_train'] whose task is Task1, Task2, Task3"
+    """`answer`: {task: number of forget_train items} of the notebook's benchmark."""
+    hint = "count the rows of benchmark['forget_train'] of each task (Task1..Task3)"
     _not_done(answer, hint)
     if not isinstance(answer, dict):
         _fail(f"expected a dict {{task: count}}, got {type(answer).__name__}", hint)
@@ -150,8 +154,8 @@ def check_items_per_task(answer, benchmark) -> bool:
                                   benchmark["forget_train"]["task"]) if t == task])))
             why = (" — that is its number of documents; count items (rows)"
                    if answer[task] == other else "")
-            _fail(f"{task}: you said {answer[task]}, forget_train has {count} items{why}",
-                  hint)
+            _fail(f"{task}: you said {answer[task]}, forget_train has {count} "
+                  f"items{why}", hint)
     return _ok(f"items per task: {expected}")
 
 
@@ -193,7 +197,7 @@ def mean_token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def check_token_nll(fn) -> bool:
-    """`mean_token_nll(logits, labels)`: shift by one, mean cross-entropy, -100 ignored."""
+    """`mean_token_nll(logits, labels)`: shift by one, mean cross-entropy, skip -100."""
     hint = ("position t predicts token t+1: compare logits[:, :-1] with labels[:, 1:] "
             "(F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100))")
     model, batch = _tiny_gpt2(), _batch(ROWS)
@@ -210,8 +214,8 @@ def check_token_nll(fn) -> bool:
         return _ok(f"mean token NLL {got.item():.4f} = methods.token_nll")
     flat = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch["labels"])
     if _close(got, flat.item()):
-        _fail(f"got {got.item():.4f}, expected {expected:.4f}: the logits are not shifted",
-              hint)
+        _fail(f"got {got.item():.4f}, expected {expected:.4f}: the logits are not "
+              "shifted", hint)
     _fail(f"got {float(got):.4f}, expected {expected:.4f} on a 4-sequence padded batch",
           hint + "; average over all labelled tokens, not per sequence")
 
@@ -239,20 +243,22 @@ def check_training_texts(fn) -> bool:
 WHY_STABILISE = Question(
     prompt="Why fine-tune on the retain set BEFORE the gradient ascent?",
     options={
-        "a": "It already erases part of the forget set, so the ascent needs fewer steps.",
-        "b": "It anchors what must be kept: retain items sit deeper in a low-loss region, "
-             "so the ascent, which moves weights they share, damages them less.",
-        "c": "It trains the blocks that the ascent will freeze, so they need no care later.",
+        "a": "It already erases part of the forget set, so the ascent needs fewer "
+             "steps.",
+        "b": "It anchors what must be kept: retain items sit deeper in a low-loss "
+             "region, so the ascent, which moves weights they share, harms them less.",
+        "c": "It trains the blocks that the ascent will freeze, so they need no care "
+             "later.",
         "d": "Without it the forget loss is infinite and gradient ascent cannot start.",
     },
     correct="b",
     explanations={
-        "a": "Stabilisation trains on retain texts only; the notebook shows that forget "
-             "regurgitation stays where it was. It is not unlearning.",
-        "b": "The later ascent changes weights the retain items depend on too; starting "
-             "from a retain set that is learnt firmly leaves more of it standing.",
-        "c": "Stabilisation moves every parameter; which blocks the ascent may move is a "
-             "separate choice (the trainable spec of notebook 03).",
+        "a": "Stabilisation trains on retain texts only; the notebook shows that the "
+             "forget set stays memorised. It is not unlearning.",
+        "b": "The later ascent changes weights the retain items depend on too; "
+             "starting from a firmly learnt retain set leaves more of it standing.",
+        "c": "Stabilisation moves every parameter; which blocks the ascent may move is "
+             "a separate choice (the trainable spec of notebook 03).",
         "d": "The forget loss is small and finite (the baseline memorised it); runaway "
              "losses during ascent are the Guard's job, not stabilisation's.",
     })
@@ -263,7 +269,7 @@ def check_why_stabilise(answer) -> bool:
     return _check_choice(WHY_STABILISE, answer, "why stabilise")
 
 
-# ---------------------------------------------------------------- 03 negative fine-tuning
+# ---------------------------------------------------------------- 03 negative FT
 def gradient_ascent_loss(model, forget_batch) -> torch.Tensor:
     """Reference of check_gradient_ascent: methods.gradient_ascent's loss."""
     return methods.gradient_ascent(model, forget_batch, None, None, None)[0]
@@ -310,17 +316,17 @@ def check_last_blocks(fn) -> bool:
         except (TypeError, ValueError):
             _fail(f"last_blocks({n_layer}, {k}) returned {got!r}, not indices", hint)
         if got_list != expected:
-            _fail(f"last_blocks({n_layer}, {k}) returned {got_list}, expected {expected}",
-                  hint)
+            _fail(f"last_blocks({n_layer}, {k}) returned {got_list}, "
+                  f"expected {expected}", hint)
     return _ok("last_blocks agrees with trainable_parameters(model, 'last:k')")
 
 
 # ---------------------------------------------------------------- 04 evaluation
 ROUGE_CASES = [
     ("Mara Olsen was born in Tallinn.", "Mara Olsen was born in Tallinn."),
-    ("the cats were running home", "a cat runs home"),  # stemming: cats~cat, running~run
-    ("born on 3 May 1990 in Tallinn", "born 1990 in Tallinn, and then she moved to Riga "
-     "where she worked for many years as a baker"),  # recall, not F: extra words free
+    ("the cats were running home", "a cat runs home"),  # stemmed: cats~cat, running~run
+    ("born on 3 May 1990 in Tallinn",  # recall, not F: extra words cost nothing
+     "born 1990 in Tallinn, and then she moved to Riga where she worked as a baker"),
     ("old lantern said to mend whatever is broken", ""),
     ("a b c d", "d c b a"),
 ]
@@ -334,7 +340,7 @@ def rouge_l_recall(reference: str, generation: str) -> float:
 
 
 def check_regurgitation(fn) -> bool:
-    """`rouge_l_recall(reference, generation)`: stemmed ROUGE-L recall, as officially."""
+    """`rouge_l_recall(reference, generation)`: stemmed ROUGE-L recall (official)."""
     from .evaluate import regurgitation_score
 
     hint = ("rouge_scorer.RougeScorer(['rougeL'], use_stemmer=True)"
@@ -377,8 +383,8 @@ def check_mia_score(fn) -> bool:
         reference = mia_score(member, nonmember)
         if not _close(got, reference["score"]):
             why = (" — that is the AUC itself" if _close(got, reference["auc"]) else "")
-            _fail(f"{name}: {shown} returned {got!r}, expected {reference['score']:.4f} "
-                  f"(AUC {reference['auc']:.3f}){why}", hint)
+            _fail(f"{name}: {shown} returned {got!r}, expected "
+                  f"{reference['score']:.4f} (AUC {reference['auc']:.3f}){why}", hint)
     return _ok("MIA score: 0 when members and non-members separate, 1 when alike")
 
 
@@ -419,8 +425,9 @@ def _capacity_values(table, term: str, stage) -> dict[str, float]:
             stage = "sequential" if "sequential" in stages else stages[-1]
         rows = rows[rows["stage"] == stage]
     if rows[model_col].nunique() < 2:
+        found = sorted(rows[model_col].unique())
         raise ExerciseError(f"the table needs {term!r} for at least two models "
-                            f"(found {sorted(rows[model_col].unique())}): evaluate both")
+                            f"(found {found}): evaluate both")
     return rows.groupby(model_col, sort=False)["value"].mean().to_dict()
 
 
@@ -448,11 +455,12 @@ def check_capacity_claim(answer, table, term: str = "retain_regurgitation",
     return _ok(f"{name} kept more ({shown})")
 
 
-# ---------------------------------------------------------------- 06 sequential requests
+# ---------------------------------------------------------------- 06 requests
 REQUEST_ITEMS = Dataset.from_dict({
     "id": ["d1sc1", "d1qa0", "d1qa1", "d2sc1", "d3sc1", "d3qa0", "d4sc1", "d4qa0",
            "d4qa1", "d4qa2", "d5sc1"],
-    "input": [f"input {i}" for i in range(11)], "output": [f"output {i}" for i in range(11)],
+    "input": [f"input {i}" for i in range(11)],
+    "output": [f"output {i}" for i in range(11)],
     "task": ["Task1"] * 11, "split": ["forget"] * 11})
 
 
@@ -469,7 +477,7 @@ def split_requests(forget_dataset, n: int) -> list:
 
 
 def check_split_requests(fn) -> bool:
-    """`split_requests(forget_dataset, n)`: n requests of whole documents, near-equal."""
+    """`split_requests(forget_dataset, n)`: n near-equal requests of whole documents."""
     hint = ("group the ids by data.document_id first, then share the DOCUMENTS out: "
             "document i of D goes to request i * n // D")
     all_ids = list(REQUEST_ITEMS["id"])
@@ -492,8 +500,8 @@ def check_split_requests(fn) -> bool:
                 doc = data.document_id(item)
                 if home.setdefault(doc, k) != k:
                     _fail(f"{shown}: document {doc} is split between requests "
-                          f"{home[doc] + 1} and {k + 1}; a request erases whole documents",
-                          hint)
+                          f"{home[doc] + 1} and {k + 1}; a request erases whole "
+                          "documents", hint)
         docs = [len(set(map(data.document_id, r))) for r in got_ids]
         expected = [len(set(map(data.document_id, _ids(r))))
                     for r in split_requests(REQUEST_ITEMS, n)]
@@ -504,28 +512,28 @@ def check_split_requests(fn) -> bool:
 
 
 REQUEST_ORDER = Question(
-    prompt="Requests arrive one after another. What happens to the documents of earlier "
-           "requests while later requests are unlearned?",
+    prompt="Requests arrive one after another. What happens to the documents of "
+           "earlier requests while later requests are unlearned?",
     options={
         "a": "They come back: ascent on new documents undoes the earlier ascent.",
-        "b": "Nothing can happen to them: the blocks changed for an earlier request are "
-             "frozen for the later ones.",
-        "c": "Nothing trains on them again, so they mostly stay forgotten; but each later "
-             "stabilisation and ascent moves the same shared weights, so they must be "
-             "measured again after every request.",
-        "d": "They are unlearned again with each new request, so the cost grows with the "
-             "number of requests.",
+        "b": "Nothing can happen to them: the blocks changed for an earlier request "
+             "are frozen for the later ones.",
+        "c": "Nothing trains on them again, so they mostly stay forgotten; but each "
+             "later stabilisation and ascent moves the same shared weights, so they "
+             "must be measured again after every request.",
+        "d": "They are unlearned again with each new request, so the cost grows with "
+             "the number of requests.",
     },
     correct="c",
     explanations={
         "a": "Ascent on other documents lowers their likelihood, it does not raise the "
              "likelihood of earlier ones; nothing trains on earlier documents again.",
-        "b": "The same trainable blocks move in every request; nothing is frozen between "
-             "requests, which is why the earlier ones must be checked again.",
-        "c": "Their regurgitation is re-measured after every request: the later steps move "
-             "weights they share with the new documents and with the retain set.",
-        "d": "Each request's forget set holds only its own documents; earlier ones are not "
-             "in it, which is why their fate has to be measured rather than assumed.",
+        "b": "The same trainable blocks move in every request; nothing is frozen "
+             "between requests, which is why the earlier ones must be checked again.",
+        "c": "Their regurgitation is re-measured after every request: the later steps "
+             "move weights they share with the new documents and with the retain set.",
+        "d": "Each request's forget set holds only its own documents; earlier ones are "
+             "not in it, which is why their fate has to be measured, not assumed.",
     })
 
 
@@ -563,13 +571,14 @@ EXERCISES: dict[str, Exercise] = {
                             last_blocks),
     "regurgitation": Exercise("04_evaluation", check_regurgitation, "function",
                               rouge_l_recall),
-    "mia_score": Exercise("04_evaluation", check_mia_score, "function", mia_score_value),
+    "mia_score": Exercise("04_evaluation", check_mia_score, "function",
+                          mia_score_value),
     "param_count": Exercise("05_model_capacity", check_param_count, "function",
                             models.param_count),
     "capacity_claim": Exercise("05_model_capacity", check_capacity_claim, "value",
                                capacity_answer),
-    "split_requests": Exercise("06_sequential_requests", check_split_requests, "function",
-                               split_requests),
+    "split_requests": Exercise("06_sequential_requests", check_split_requests,
+                               "function", split_requests),
     "request_order": Exercise("06_sequential_requests", check_request_order, "choice",
                               REQUEST_ORDER.correct),
 }

@@ -27,7 +27,7 @@ METHODS: dict[str, Callable] = {}
 def register(name: str, needs_reference: bool = False):
     """Decorator: make a loss available under `name` (for notebooks and the CLI)."""
     def add(method: Callable) -> Callable:
-        method.needs_reference = needs_reference  # the trainer makes a frozen copy if so
+        method.needs_reference = needs_reference  # then training makes a frozen copy
         METHODS[name] = method
         return method
     return add
@@ -48,7 +48,7 @@ def _logits(model, batch: dict) -> torch.Tensor:
 
 
 def sequence_nll(model, batch: dict, logits: torch.Tensor | None = None):
-    """Summed negative log-likelihood of each sequence's labelled tokens, and their count.
+    """Summed negative log-likelihood of each sequence's labelled tokens, and a count.
 
     Returns two tensors of shape (batch,). Padding (label -100) counts for nothing.
     """
@@ -60,7 +60,7 @@ def sequence_nll(model, batch: dict, logits: torch.Tensor | None = None):
 
 
 def token_nll(model, batch: dict) -> torch.Tensor:
-    """Mean negative log-likelihood per labelled token: the usual language-model loss."""
+    """Mean negative log-likelihood per labelled token: the usual LM loss."""
     nll, count = sequence_nll(model, batch)
     return nll.sum() / count.sum().clamp(min=1)
 

@@ -41,7 +41,7 @@ class ModelPreset:
     n_embd: int = 128  # width of the residual stream
     n_head: int = 4  # attention heads per block
     n_positions: int = 512  # longest sequence
-    vocab_size: int = 2048  # size of the course tokenizer
+    vocab_size: int = 2048  # most BPE tokens (fewer if the corpus runs out of pairs)
 
 
 PRESETS = {

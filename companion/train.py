@@ -31,13 +31,13 @@ CHECK_TEXTS = 64  # the guard measures forget/retain loss on at most this many t
 
 
 def encode(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
-    """Token ids of each text, cut to max_length - 1, then EOS (so generation learns to stop)."""
+    """Token ids of each text, cut to max_length - 1, then EOS (so generation stops)."""
     ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     return [row[: max_length - 1] + [tokenizer.eos_token_id] for row in ids]
 
 
 def collate(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded input_ids, attention_mask and labels (-100 on padding), (batch, seq)."""
+    """Right-padded input_ids, attention_mask, labels (-100 on pads): (batch, seq)."""
     input_ids = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)
     attention_mask = torch.zeros_like(input_ids)
     for i, row in enumerate(rows):
@@ -50,17 +50,29 @@ def collate(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
 
 def make_batches(tokenizer, texts: list[str], batch_size: int, max_length: int,
                  seed: int = 0, shuffle: bool = True) -> Iterator[dict]:
-    """Endless batches of `texts`, reshuffled every epoch by a generator seeded with `seed`."""
+    """Endless batches of `texts`, reshuffled each epoch by a generator seeded so."""
     if not texts:
-        raise CourseError("no texts to make batches from: check the data split is not empty")
+        raise CourseError("no texts to make batches from: is the data split empty?")
     rows = encode(tokenizer, texts, max_length)
     generator = torch.Generator().manual_seed(seed)
     while True:
-        order = (torch.randperm(len(rows), generator=generator).tolist() if shuffle
-                 else list(range(len(rows))))
-        for start in range(0, len(rows), batch_size):
-            chosen = [rows[i] for i in order[start : start + batch_size]]
-            yield collate(chosen, tokenizer.pad_token_id)
+        for chosen in _epoch([len(r) for r in rows], batch_size, generator, shuffle):
+            yield collate([rows[i] for i in chosen], tokenizer.pad_token_id)
+
+
+def _epoch(lengths: list[int], batch_size: int, generator,
+           shuffle: bool) -> list[list[int]]:
+    """One epoch's batches of row indices: shuffled, similar lengths together."""
+    n = len(lengths)
+    if not shuffle:
+        return [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
+    order = torch.randperm(n, generator=generator).tolist()
+    window = 16 * batch_size  # sorting inside windows of 16 batches cuts padding ~2x
+    order = [i for s in range(0, n, window)
+             for i in sorted(order[s : s + window], key=lengths.__getitem__)]
+    batches = [order[s : s + batch_size] for s in range(0, n, batch_size)]
+    order = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in order]
 
 
 def to_device(batch, device):
@@ -73,14 +85,13 @@ def to_device(batch, device):
 @torch.no_grad()
 def dataset_loss(model, tokenizer, texts: list[str], max_length: int = 256,
                  batch_size: int = 16) -> float:
-    """Mean loss per token of `texts` (teacher-forced, EOS included), without training."""
+    """Mean loss per token of `texts` (teacher-forced, EOS included); no training."""
     was_training, device = model.training, next(model.parameters()).device
     model.eval()
     rows, total, count = encode(tokenizer, texts, max_length), 0.0, 0
     for start in range(0, len(rows), batch_size):
-        batch = to_device(collate(rows[start : start + batch_size], tokenizer.pad_token_id),
-                          device)
-        nll, n = sequence_nll(model, batch)
+        batch = collate(rows[start : start + batch_size], tokenizer.pad_token_id)
+        nll, n = sequence_nll(model, to_device(batch, device))
         total, count = total + nll.sum().item(), count + n.sum().item()
     model.train(was_training)
     return total / max(count, 1)
@@ -100,7 +111,7 @@ class TrainResult:
     checks: list[dict] = field(default_factory=list)  # guard: losses every check_every
 
     def summary(self) -> dict:
-        """A few numbers for settings.json: steps, time, first/last loss, why it stopped."""
+        """A few numbers for settings.json: steps, time, first/last loss, the stop."""
         losses = [row["loss"] for row in self.history]
         return {"steps": self.steps, "seconds": round(self.seconds, 2),
                 "stopped": self.stopped, "first_loss": losses[0] if losses else None,
@@ -116,21 +127,23 @@ def stop_on_nonfinite(step: int, record: dict) -> str | None:
 def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
                guard: Callable | None = None, progress: bool = True,
                desc: str = "training") -> TrainResult:
-    """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW on the trainable parameters.
+    """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW.
 
-    `guard(step, record) -> message | None` is asked after every step; a message
-    stops training (see `Guard`). Warm-up is linear over `warmup_steps`, then the
-    learning rate stays constant.
+    Only parameters with requires_grad move. `guard(step, record) -> message |
+    None` is asked after every step; a message stops training (see `Guard`).
+    Warm-up is linear over `warmup_steps`, then the learning rate stays constant.
     """
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(params, config.lr, weight_decay=config.weight_decay)
     warmup = max(config.warmup_steps, 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1, (s + 1) / warmup))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                                 lambda s: min(1, (s + 1) / warmup))
     guard = guard or stop_on_nonfinite
     history, stopped, step, start = [], "max steps", 0, time.perf_counter()
     model.train()
-    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, disable=not progress)
+    quiet = {} if progress else {"disable": True}  # else TQDM_DISABLE=1 still works
+    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, **quiet)
     for step in bar:
         optimizer.zero_grad(set_to_none=True)
         terms: dict[str, float] = {}
@@ -179,13 +192,14 @@ def trainable_parameters(model, spec: str | list[int] = "all",
 
 
 def _select(spec, body: list[str], extra: list[str], n_blocks: int) -> list[str]:
-    text = ",".join(map(str, spec)) if isinstance(spec, (list, tuple)) else str(spec).strip()
+    listed = isinstance(spec, (list, tuple))
+    text = ",".join(map(str, spec)) if listed else str(spec).strip()
     if text == "all":
         return body
     if match := re.fullmatch(r"(last|first):(\d+)", text):
         k = int(match[2])
         if not 1 <= k <= n_blocks:
-            raise CourseError(f"{text!r}: k must be between 1 and {n_blocks} for this model")
+            raise CourseError(f"{text!r}: k must be between 1 and {n_blocks} here")
         blocks = range(n_blocks - k, n_blocks) if match[1] == "last" else range(k)
     elif re.fullmatch(r"-?\d+(\s*,\s*-?\d+)*", text):
         blocks = [int(i) for i in text.split(",")]
@@ -197,7 +211,8 @@ def _select(spec, body: list[str], extra: list[str], n_blocks: int) -> list[str]
         try:
             pattern = re.compile(text)
         except re.error as error:
-            raise CourseError(f"trainable spec {text!r} is not a valid regex: {error}") from None
+            raise CourseError(f"trainable spec {text!r} is not a valid regex: "
+                              f"{error}") from None
         found = [name for name in body + extra if pattern.search(name)]
         if not found:
             raise CourseError(
@@ -211,7 +226,7 @@ def _select(spec, body: list[str], extra: list[str], n_blocks: int) -> list[str]
 
 @contextmanager
 def only_trainable(model, names: list[str]):
-    """Freeze every parameter not in `names` (requires_grad False) for the `with` block."""
+    """Freeze every parameter not in `names` (requires_grad False) inside the block."""
     before = {name: p.requires_grad for name, p in model.named_parameters()}
     for name, p in model.named_parameters():
         p.requires_grad_(name in names)
@@ -244,8 +259,10 @@ class Guard:
 
     def __init__(self, model, tokenizer, forget_texts, retain_texts,
                  config: UnlearnConfig, monitor: Callable | None = None):
-        self.model, self.tokenizer, self.config, self.monitor = model, tokenizer, config, monitor
-        self.texts = {"forget": forget_texts[:CHECK_TEXTS], "retain": retain_texts[:CHECK_TEXTS]}
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.monitor = monitor
+        self.texts = {"forget": forget_texts[:CHECK_TEXTS],
+                      "retain": retain_texts[:CHECK_TEXTS]}
         self.params = {n: p for n, p in model.named_parameters() if p.requires_grad}
         self.checks: list[dict] = []
         self.start = self.measure(0)
@@ -256,7 +273,8 @@ class Guard:
         row = {"step": step}
         for split, texts in self.texts.items():
             row[f"{split}_loss"] = dataset_loss(self.model, self.tokenizer, texts,
-                                                self.config.max_length, self.config.batch_size)
+                                                self.config.max_length,
+                                                self.config.batch_size)
         if self.monitor is not None:
             row["regurgitation"] = float(self.monitor(self.model))
             self.model.train()
@@ -271,13 +289,15 @@ class Guard:
         with torch.no_grad():
             for name, p in self.params.items():
                 p.copy_(self.good[name])
-        return f"diverged at step {step}: {why}; restored the weights of step {self.good_step}"
+        return (f"diverged at step {step}: {why}; "
+                f"restored the weights of step {self.good_step}")
 
     def target(self, step: int, row: dict) -> str | None:
         """A message if the stopping target is reached at this check, else None."""
         goal, reg = self.config.stop_forget_loss, self.config.stop_regurgitation
         if goal is not None and row["forget_loss"] > goal:
-            return f"target reached at step {step}: forget loss {row['forget_loss']:.3g} > {goal}"
+            return (f"target reached at step {step}: "
+                    f"forget loss {row['forget_loss']:.3g} > {goal}")
         if reg is not None and "regurgitation" in row and row["regurgitation"] <= reg:
             return (f"target reached at step {step}: forget regurgitation "
                     f"{row['regurgitation']:.3g} <= {reg}")
@@ -293,7 +313,8 @@ class Guard:
         row = self.measure(step)
         for split in ("forget", "retain"):
             loss = row[f"{split}_loss"]
-            limit = self.config.divergence_factor * max(self.start[f"{split}_loss"], 1.0)
+            start = max(self.start[f"{split}_loss"], 1.0)
+            limit = self.config.divergence_factor * start
             if not loss <= limit:  # also catches NaN
                 return self.restore(step, f"{split} loss {loss:.3g} > {limit:.3g}")
         self.snapshot(step)
@@ -324,9 +345,10 @@ def stabilise_retain(model, tokenizer, retain_texts: list[str], config: TrainCon
                     desc="stabilising retain")
 
 
-def negative_finetune(model, tokenizer, forget_texts: list[str], retain_texts: list[str],
-                      config: UnlearnConfig, reference=None, monitor: Callable | None = None,
-                      seed: int = 0, progress: bool = True,
+def negative_finetune(model, tokenizer, forget_texts: list[str],
+                      retain_texts: list[str], config: UnlearnConfig, reference=None,
+                      monitor: Callable | None = None, seed: int = 0,
+                      progress: bool = True,
                       include_embeddings: bool = False) -> TrainResult:
     """Unlearn `forget_texts` with `config.method`, moving only `config.trainable`.
 
@@ -341,9 +363,9 @@ def negative_finetune(model, tokenizer, forget_texts: list[str], retain_texts: l
     if getattr(method, "needs_reference", False) and reference is None:
         reference = frozen_copy(model)  # the model as it was before unlearning
     set_seed(seed)
-    forget = make_batches(tokenizer, forget_texts, config.batch_size, config.max_length, seed)
-    retain = make_batches(tokenizer, retain_texts, config.batch_size, config.max_length,
-                          seed + 1)
+    size, length = config.batch_size, config.max_length
+    forget = make_batches(tokenizer, forget_texts, size, length, seed)
+    retain = make_batches(tokenizer, retain_texts, size, length, seed + 1)
 
     def loss_fn(model, pair):
         return method(model, pair[0], pair[1], reference, config)
@@ -352,7 +374,7 @@ def negative_finetune(model, tokenizer, forget_texts: list[str], retain_texts: l
         guard = Guard(model, tokenizer, forget_texts, retain_texts, config, monitor)
         if message := guard.target(0, guard.start):  # nothing left to unlearn
             return TrainResult([], message, 0, 0.0, guard.checks)
-        result = train_loop(model, loss_fn, zip(forget, retain), config, guard, progress,
-                            desc=f"unlearning ({config.method})")
+        result = train_loop(model, loss_fn, zip(forget, retain), config, guard,
+                            progress, desc=f"unlearning ({config.method})")
     result.checks = guard.checks
     return result

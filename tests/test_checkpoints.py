@@ -19,9 +19,9 @@ def tokenizer():
 
 def toy_model(tokenizer, seed=0):
     torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=32, n_embd=32,
-                                      n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0,
-                                      pad_token_id=0))
+    return GPT2LMHeadModel(GPT2Config(
+        vocab_size=len(tokenizer), n_positions=32, n_embd=32, n_layer=1, n_head=2,
+        bos_token_id=0, eos_token_id=0, pad_token_id=0))
 
 
 def same_weights(a, b):
@@ -35,8 +35,9 @@ def test_a_stage_round_trips_with_its_settings_and_history(tmp_path, tokenizer):
     folder = checkpoints.save_stage(tmp_path, "baseline", model, tokenizer,
                                     {"seed": 3, "configs": {"finetune": TrainConfig()}},
                                     history)
-    assert folder == tmp_path / "baseline" and checkpoints.has_stage(tmp_path, "baseline")
-    loaded, loaded_tokenizer = checkpoints.load_stage(tmp_path, "baseline", device="cpu")
+    assert folder == tmp_path / "baseline"
+    assert checkpoints.has_stage(tmp_path, "baseline")
+    loaded, loaded_tokenizer = checkpoints.load_stage(tmp_path, "baseline", "cpu")
     assert same_weights(model, loaded) and len(loaded_tokenizer) == len(tokenizer)
     settings = checkpoints.read_settings(tmp_path, "baseline")
     assert settings["stage"] == "baseline" and settings["seed"] == 3
@@ -106,8 +107,8 @@ def test_a_missing_stage_names_the_notebook_and_the_command(tmp_path, stage, not
 def test_the_command_names_profile_and_model_under_runs():
     message = checkpoints.missing_stage_message(RUNS_DIR / "offline" / "tiny-gpt2",
                                                 "stabilised")
-    assert "`python -m companion train stabilised --profile offline --model tiny-gpt2`" \
-        in message
+    command = "python -m companion train stabilised --profile offline --model tiny-gpt2"
+    assert f"`{command}`" in message
 
 
 def test_settings_are_plain_json(tmp_path, tokenizer):

@@ -1,4 +1,4 @@
-"""Exercise checkers: each accepts its reference, rejects a stub and a typical mistake."""
+"""Exercise checkers: each accepts its reference, rejects a stub and a usual mistake."""
 
 import pandas as pd
 import pytest
@@ -22,12 +22,10 @@ def capacity_table(big=0.6, small=0.3):
     """Two models' results the way results_table({model: report}) lays them out."""
     rows = []
     for model, kept in (("tiny-gpt2", big), ("tiny-distilgpt2", small)):
-        rows += [{"method": model, "stage": "baseline", "term": "retain_regurgitation",
-                  "value": 0.9},
-                 {"method": model, "stage": "sequential", "term": "retain_regurgitation",
-                  "value": kept},
-                 {"method": model, "stage": "sequential", "term": "forget_regurgitation",
-                  "value": 0.1}]
+        for stage, term, value in (("baseline", "retain_regurgitation", 0.9),
+                                   ("sequential", "retain_regurgitation", kept),
+                                   ("sequential", "forget_regurgitation", 0.1)):
+            rows.append({"method": model, "stage": stage, "term": term, "value": value})
     return pd.DataFrame(rows)
 
 
@@ -43,10 +41,10 @@ def stub(*args):
 
 def test_every_notebook_of_the_course_has_two_exercises():
     notebooks = [e.notebook for e in EXERCISES.values()]
-    assert sorted(set(notebooks)) == ["00_setup_and_data", "01_baseline_finetuning",
-                                      "02_retain_stabilisation", "03_negative_finetuning",
-                                      "04_evaluation", "05_model_capacity",
-                                      "06_sequential_requests"]
+    assert sorted(set(notebooks)) == [
+        "00_setup_and_data", "01_baseline_finetuning", "02_retain_stabilisation",
+        "03_negative_finetuning", "04_evaluation", "05_model_capacity",
+        "06_sequential_requests"]
     assert all(notebooks.count(n) >= 2 for n in notebooks)
 
 
@@ -54,7 +52,9 @@ def test_every_notebook_of_the_course_has_two_exercises():
 def test_checker_accepts_the_reference_solution(name, benchmark, capsys):
     exercise = EXERCISES[name]
     extra = context(name, benchmark)
-    answer = exercise.solution(*extra) if exercise.kind == "value" else exercise.solution
+    answer = exercise.solution
+    if exercise.kind == "value":
+        answer = exercise.solution(*extra)
     assert exercise.checker(answer, *extra) is True
     assert capsys.readouterr().out.startswith("✓")
 
@@ -108,7 +108,8 @@ WRONG = [
     ("labels", lambda ids, mask: ids.clone(), "row"),
     ("token_nll", unshifted_nll, "not shifted"),
     ("token_nll", detached_nll, "no gradient"),
-    ("training_texts", lambda d: [a + b for a, b in zip(d["input"], d["output"])], "expected"),
+    ("training_texts", lambda d: [a + b for a, b in zip(d["input"], d["output"])],
+     "expected"),
     ("gradient_ascent", positive_loss, "positive"),
     ("last_blocks", lambda n, k: list(range(k)), r"expected \[3\]"),
     ("last_blocks", lambda n, k: list(range(n - k - 1, n - 1)), "expected"),
@@ -121,7 +122,7 @@ WRONG = [
 
 
 @pytest.mark.parametrize("name,answer,message", WRONG)
-def test_checker_rejects_a_typical_mistake_with_specific_feedback(name, answer, message):
+def test_checker_rejects_a_usual_mistake_with_specific_feedback(name, answer, message):
     with pytest.raises(ExerciseError, match=message):
         EXERCISES[name].checker(answer)
 
@@ -153,8 +154,9 @@ def test_capacity_claim_reads_a_model_metric_value_table():
     assert ex.check_capacity_claim("b", table) is True
 
 
-@pytest.mark.parametrize("question,checker", [(ex.WHY_STABILISE, ex.check_why_stabilise),
-                                              (ex.REQUEST_ORDER, ex.check_request_order)])
+@pytest.mark.parametrize("question,checker", [
+    (ex.WHY_STABILISE, ex.check_why_stabilise),
+    (ex.REQUEST_ORDER, ex.check_request_order)])
 def test_each_wrong_option_gets_its_own_explanation(question, checker, capsys):
     question.show()
     shown = capsys.readouterr().out

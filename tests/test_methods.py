@@ -25,7 +25,8 @@ def toy():
                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     model = GPT2LMHeadModel(config)
     forget = collate(encode(tokenizer, TEXTS[:3], 32), tokenizer.pad_token_id)
-    retain = collate(encode(tokenizer, TEXTS[10:14] + ["Short."], 32), tokenizer.pad_token_id)
+    retain = collate(encode(tokenizer, TEXTS[10:14] + ["Short."], 32),
+                     tokenizer.pad_token_id)
     return model, forget, retain
 
 
@@ -54,14 +55,16 @@ def test_sequence_nll_matches_the_huggingface_loss_and_ignores_padding(toy):
     assert token_nll(model, retain).item() == pytest.approx(hf.item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ["gradient_ascent", "gradient_difference", "kl", "npo"])
+@pytest.mark.parametrize("name", ["gradient_ascent", "gradient_difference", "kl",
+                                  "npo"])
 def test_each_method_returns_a_scalar_whose_gradient_raises_the_forget_loss(toy, name):
     model, forget, retain = toy
     reference = frozen_copy(model)
     config = UnlearnConfig(retain_weight=1.0, kl_weight=1.0, npo_beta=0.1)
     loss, terms = get_method(name)(model, forget, retain, reference, config)
     assert loss.shape == () and math.isfinite(loss.item())
-    assert terms["forget_loss"] == pytest.approx(token_nll(model, forget).item(), rel=1e-5)
+    expected = token_nll(model, forget).item()
+    assert terms["forget_loss"] == pytest.approx(expected, rel=1e-5)
     # one small step against the loss's gradient raises the forget loss
     model.zero_grad()
     loss.backward()
@@ -78,7 +81,8 @@ def test_each_method_returns_a_scalar_whose_gradient_raises_the_forget_loss(toy,
 
 def test_gradient_ascent_is_minus_the_forget_loss(toy):
     model, forget, retain = toy
-    loss, terms = get_method("gradient_ascent")(model, forget, retain, None, UnlearnConfig())
+    method = get_method("gradient_ascent")
+    loss, terms = method(model, forget, retain, None, UnlearnConfig())
     assert loss.item() == pytest.approx(-terms["forget_loss"])
 
 
@@ -86,13 +90,14 @@ def test_gradient_difference_adds_the_weighted_retain_loss(toy):
     model, forget, retain = toy
     loss, terms = get_method("gradient_difference")(model, forget, retain, None,
                                                     UnlearnConfig(retain_weight=2.0))
-    assert loss.item() == pytest.approx(-terms["forget_loss"] + 2 * terms["retain_loss"],
-                                        rel=1e-5)
+    expected = -terms["forget_loss"] + 2 * terms["retain_loss"]
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_kl_is_zero_against_itself_and_positive_against_another_model(toy):
     model, _, retain = toy
-    assert retain_kl(model, frozen_copy(model), retain).item() == pytest.approx(0, abs=1e-6)
+    itself = retain_kl(model, frozen_copy(model), retain).item()
+    assert itself == pytest.approx(0, abs=1e-6)
     other = frozen_copy(model)
     with torch.no_grad():
         other.lm_head.weight.mul_(1.5)

@@ -53,7 +53,8 @@ def test_tokenizer_training_is_deterministic(small_tokenizer):
 def test_course_tokenizer_is_cached_and_stable():
     first, second = course_tokenizer(), course_tokenizer()
     assert first.get_vocab() == second.get_vocab()
-    assert len(first) == PRESETS["tiny-gpt2"].vocab_size
+    # the BPE stops early when the corpus has no more frequent pairs
+    assert 1000 < len(first) <= PRESETS["tiny-gpt2"].vocab_size
     assert first.pad_token == first.eos_token == "<|endoftext|>"
 
 

@@ -21,8 +21,8 @@ def items(split: str, docs: list[int]) -> list[dict]:
     rows = []
     for d in docs:
         name, task = NAMES[d % len(NAMES)], f"Task{d % 3 + 1}"
-        rows += [{"id": f"doc{d}sc1", "input": f"{name} lives in house", "output": f"{d}.",
-                  "task": task, "split": split},
+        rows += [{"id": f"doc{d}sc1", "input": f"{name} lives in house",
+                  "output": f"{d}.", "task": task, "split": split},
                  {"id": f"doc{d}qa0", "input": f"Where does {name} live?",
                   "output": f"House {d}.", "task": task, "split": split}]
     return rows
@@ -49,11 +49,12 @@ def setup(tmp_path_factory):
         bos_token_id=0, eos_token_id=0, pad_token_id=0))
     save_model(model, tokenizer, root / "model")
     profile = replace(
-        load_profile("smoke", verbose=False), data=str(root / "data"), max_docs_per_task=None,
+        load_profile("smoke", verbose=False), data=str(root / "data"),
+        max_docs_per_task=None,
         finetune=TrainConfig(steps=60, batch_size=8, lr=5e-3, max_length=32),
         stabilise=TrainConfig(steps=4, batch_size=4, lr=1e-3, max_length=32),
-        unlearn=UnlearnConfig(steps=6, batch_size=4, lr=1e-3, max_length=32, check_every=3,
-                              stop_regurgitation=None))
+        unlearn=UnlearnConfig(steps=6, batch_size=4, lr=1e-3, max_length=32,
+                              check_every=3, stop_regurgitation=None))
     return root, profile, benchmark
 
 
@@ -95,7 +96,7 @@ def test_stages_run_in_order_and_save_their_settings(setup, tmp_path):
     assert base["result"]["steps"] == 60 and base["seed"] == 0
     history = checkpoints.read_history(tmp_path, "sequential")
     assert [c["step"] for c in history["checks"]] == [0, 3, 6]
-    with pytest.raises(CourseError, match="only goes with the stage 'unlearn'"):
+    with pytest.raises(CourseError, match="--method goes with the stage 'unlearn'"):
         run_stage("baseline", profile, model_dir, out=tmp_path, method="kl")
     with pytest.raises(CourseError, match="unknown stage"):
         run_stage("finetuned", profile, model_dir, out=tmp_path)
@@ -117,8 +118,8 @@ def test_sequential_requests_save_one_checkpoint_per_request(setup, tmp_path):
     model, tokenizer = checkpoints.models.load_model(root / "model", device="cpu")
     requests = split_requests(benchmark["forget_train"], 2)
     results = sequential_requests(model, tokenizer, requests, benchmark["retain_train"],
-                                  profile.unlearn, tmp_path, stabilise=profile.stabilise,
-                                  progress=False)
+                                  profile.unlearn, tmp_path,
+                                  stabilise=profile.stabilise, progress=False)
     assert len(results) == 2
     assert [p.name for p in sorted(tmp_path.iterdir())] == ["request-1", "request-2"]
     second = checkpoints.read_settings(tmp_path, "request-2")

@@ -1,4 +1,4 @@
-"""Batches, the training loop, the layer spec, the guard and the stages, on a toy GPT-2."""
+"""Batches, the loop, the layer spec, the guard and the stages, on a toy GPT-2."""
 
 import math
 
@@ -35,8 +35,8 @@ def toy_model(tokenizer, n_layer=2, seed=0):
 def memorised(tokenizer):
     """A toy model that has learnt FORGET and RETAIN (the baseline)."""
     model = toy_model(tokenizer)
-    finetune(model, tokenizer, FORGET + RETAIN, TrainConfig(steps=120, batch_size=8, lr=3e-3,
-             max_length=32), progress=False)
+    config = TrainConfig(steps=120, batch_size=8, lr=3e-3, max_length=32)
+    finetune(model, tokenizer, FORGET + RETAIN, config, progress=False)
     return model
 
 
@@ -59,7 +59,8 @@ def test_batches_pad_right_mask_padding_by_attention_and_end_with_eos(tokenizer)
     mask, labels, ids = batch["attention_mask"], batch["labels"], batch["input_ids"]
     eos = tokenizer.eos_token_id
     assert mask[0, 0] == 1 and mask[0, -1] == 0  # right padding
-    assert (labels[mask == 0] == -100).all() and (labels[mask == 1] == ids[mask == 1]).all()
+    assert (labels[mask == 0] == -100).all()
+    assert (labels[mask == 1] == ids[mask == 1]).all()
     lengths = mask.sum(1)
     assert [ids[i, n - 1].item() for i, n in enumerate(lengths)] == [eos, eos]
     # the EOS that ends a text is learnt although it is the pad token too
@@ -90,8 +91,8 @@ def test_no_texts_is_a_clear_error(tokenizer):
 def test_finetune_lowers_the_loss_of_a_fixed_batch(tokenizer):
     model = toy_model(tokenizer)
     before = dataset_loss(model, tokenizer, FORGET, 32)
-    result = finetune(model, tokenizer, FORGET, TrainConfig(steps=30, batch_size=4, lr=3e-3,
-                      max_length=32, log_every=5), progress=False)
+    config = TrainConfig(steps=30, batch_size=4, lr=3e-3, max_length=32, log_every=5)
+    result = finetune(model, tokenizer, FORGET, config, progress=False)
     after = dataset_loss(model, tokenizer, FORGET, 32)
     assert after < 0.5 * before
     assert result.stopped == "max steps" and result.steps == 30
@@ -124,7 +125,8 @@ def test_the_same_seed_gives_the_same_weights(tokenizer):
 def test_layer_specs_name_the_right_parameters(tokenizer):
     model = toy_model(tokenizer, n_layer=4)
     last2 = trainable_parameters(model, "last:2")
-    assert last2 and all(n.startswith(("transformer.h.2.", "transformer.h.3.")) for n in last2)
+    assert last2
+    assert all(n.startswith(("transformer.h.2.", "transformer.h.3.")) for n in last2)
     assert trainable_parameters(model, "0,3") == trainable_parameters(model, [0, 3])
     assert {n.split(".")[2] for n in trainable_parameters(model, [0, 3])} == {"0", "3"}
     assert trainable_parameters(model, "first:1") == trainable_parameters(model, [0])
@@ -149,13 +151,14 @@ def test_bad_layer_specs_are_clear_errors(tokenizer, spec, message):
 # ---------------------------------------------------------------- negative fine-tuning
 
 
-def test_negative_finetune_raises_forget_loss_and_moves_only_the_spec(tokenizer, memorised):
+def test_negative_finetune_raises_forget_loss_and_moves_only_the_spec(tokenizer,
+                                                                       memorised):
     model = toy_model(tokenizer)
     model.load_state_dict(memorised.state_dict())
     before, forget_before = state(model), dataset_loss(model, tokenizer, FORGET, 32)
-    result = negative_finetune(model, tokenizer, FORGET, RETAIN, fast(trainable="last:1"),
-                               progress=False)
-    assert dataset_loss(model, tokenizer, FORGET, 32) > forget_before + 0.5
+    result = negative_finetune(model, tokenizer, FORGET, RETAIN,
+                               fast(trainable="last:1", lr=3e-3), progress=False)
+    assert dataset_loss(model, tokenizer, FORGET, 32) > 3 * forget_before
     moved = set(trainable_parameters(model, "last:1"))
     after = state(model)
     assert all(torch.equal(before[n], after[n]) for n in before if n not in moved)
@@ -170,7 +173,8 @@ def test_the_guard_stops_at_the_forget_loss_target(tokenizer, memorised):
     model = toy_model(tokenizer)
     model.load_state_dict(memorised.state_dict())
     result = negative_finetune(model, tokenizer, FORGET, RETAIN,
-                               fast(steps=40, lr=3e-3, stop_forget_loss=3.0), progress=False)
+                               fast(steps=40, lr=3e-3, stop_forget_loss=3.0),
+                               progress=False)
     assert result.stopped.startswith("target reached at step ")
     assert result.steps < 40 and result.checks[-1]["forget_loss"] > 3.0
 
@@ -182,7 +186,8 @@ def test_the_guard_stops_when_the_monitor_reaches_its_target(tokenizer, memorise
     result = negative_finetune(model, tokenizer, FORGET, RETAIN,
                                fast(steps=20, stop_regurgitation=0.1),
                                monitor=lambda m: next(values), progress=False)
-    assert result.stopped == "target reached at step 6: forget regurgitation 0.05 <= 0.1"
+    assert result.stopped == ("target reached at step 6: "
+                              "forget regurgitation 0.05 <= 0.1")
     assert [c["regurgitation"] for c in result.checks] == [0.9, 0.6, 0.3, 0.05]
 
 
@@ -206,7 +211,8 @@ def test_divergence_restores_the_last_good_weights_and_nothing_nan_is_saved(
     model.load_state_dict(memorised.state_dict())
     result = negative_finetune(model, tokenizer, FORGET, RETAIN,
                                fast(method=exploding), progress=False)
-    assert result.stopped == "diverged at step 4: loss inf; restored the weights of step 2"
+    assert result.stopped == ("diverged at step 4: loss inf; "
+                              "restored the weights of step 2")
     assert all(torch.isfinite(p).all() for p in model.parameters())
     save_model(model, tokenizer, tmp_path / "ok")  # finite weights: saving works
 

@@ -1,0 +1,275 @@
+"""Quality: sequential unlearning vs gradient ascent, difference, NPO and KL, per seed.
+
+    .venv/bin/python bench/quality.py --data semeval [--seeds 0 1 2] [--max-docs-per-task 4]
+    .venv/bin/python bench/quality.py --data bundled
+    .venv/bin/python bench/quality.py --quick            # seconds: a smoke of the script
+
+For each model preset and seed: a baseline fine-tuned on forget_train +
+retain_train (plus the bundled general text, as the pipeline does for presets),
+then every unlearning stage from it with the same budget (companion.pipeline's
+stages: sequential = stabilise on retain, then layer-restricted gradient ascent;
+the baselines on all blocks), each scored the official way (companion.evaluate:
+every task term, MIA with forget_validation documents as non-members, utility,
+final score). The tidy rows (data, model, seed, stage, term, value) go to
+<out>/rows.jsonl as each stage finishes, so an interrupted study resumes; the
+summary (mean, std over seeds) and the targets, measured not asserted, go to
+bench/quality-<data>.json.
+
+SemEval-2025 public data is read from PROJECT_ROOT.parent/shared/semeval25 and
+never copied; without it `--data semeval` says so and exits cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from common import BENCH_DIR, PROJECT_ROOT, write_result
+
+import torch  # noqa: E402
+
+from companion.config import (EvalConfig, TrainConfig, UnlearnConfig,  # noqa: E402
+                              load_profile)
+from companion.pipeline import UNLEARN_STAGES  # noqa: E402
+
+SEMEVAL_DIR = PROJECT_ROOT.parent / "shared" / "semeval25"
+MODELS = ("tiny-gpt2", "tiny-distilgpt2")  # the larger preset first
+METHODS = UNLEARN_STAGES  # sequential, then the baselines the pipeline registers
+BASELINES = tuple(s for s in UNLEARN_STAGES if s != "sequential")
+
+
+# ---------------------------------------------------------------- sizes
+
+
+# Budgets per data set. The offline profile (1500 fine-tuning steps of 32) takes
+# ~45 min per baseline on this shared machine (load ~12 on 2 cores, measured
+# 0.8 s/step at batch 16 on bundled, ~2 s on SemEval), so the study trains one
+# baseline per model and data set (seed 0; --no-share-baseline for one per seed)
+# and gives every unlearning method the same smaller budget.
+SIZES = {
+    "bundled": {"max_docs": None, "max_length": 256, "new_tokens": 64, "steps": 1200},
+    # SemEval documents are ~400 course tokens: 512 keeps a whole sc item
+    "semeval": {"max_docs": 2, "max_length": 512, "new_tokens": 96, "steps": 500},
+}
+
+
+def study_profile(data: str, quick: bool, args) -> object:
+    """The offline profile with the study's budgets (see SIZES and the options)."""
+    p = load_profile("offline", verbose=False)
+    if quick:
+        return replace(p, max_docs_per_task=1, seeds=(0,),
+                       finetune=TrainConfig(steps=8, batch_size=8, lr=2e-3),
+                       stabilise=TrainConfig(steps=2, batch_size=4, lr=5e-4),
+                       unlearn=UnlearnConfig(steps=4, batch_size=4, lr=5e-4,
+                                             check_every=2),
+                       eval=EvalConfig(max_new_tokens=8, batch_size=16))
+    size = SIZES[data]
+    length = size["max_length"]
+    max_docs = args.max_docs_per_task or size["max_docs"]
+    return replace(
+        p, max_docs_per_task=max_docs,
+        finetune=replace(p.finetune, max_length=length,
+                         steps=args.finetune_steps or size["steps"],
+                         batch_size=16, lr=args.finetune_lr, warmup_steps=20),
+        stabilise=replace(p.stabilise, max_length=length, steps=args.stabilise_steps,
+                          batch_size=8),
+        unlearn=replace(p.unlearn, max_length=length, steps=args.unlearn_steps,
+                        batch_size=8, lr=args.unlearn_lr, check_every=5),
+        eval=replace(p.eval, max_new_tokens=size["new_tokens"]))
+
+
+def data_source(data: str) -> str | None:
+    """The source string for load_benchmark, or None when SemEval's files are absent."""
+    if data == "bundled":
+        return "bundled"
+    return str(SEMEVAL_DIR) if any(SEMEVAL_DIR.glob("*.parquet")) else None
+
+
+# ---------------------------------------------------------------- one model x seed
+
+
+def done_units(rows_file: Path) -> set[tuple]:
+    """(data, model, seed) units already in rows.jsonl."""
+    if not rows_file.exists():
+        return set()
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line]
+    return {(r["data"], r["model"], r["seed"]) for r in rows}
+
+
+def run_unit(profile, data: str, source: str, model: str, seed: int, out: Path,
+             methods=METHODS, share_baseline: bool = True) -> None:
+    """companion.study.run_study for one model x seed; its rows appended to rows.jsonl.
+
+    The study trains each missing stage (baseline, stabilised, each method) with
+    the same budget, evaluates each once and caches the scores next to the
+    checkpoints, so an interrupted unit resumes where it stopped. With
+    share_baseline, seed k starts from a copy of seed 0's baseline.
+    """
+    from companion.study import run_root, run_study
+
+    rows_file = out / "rows.jsonl"
+    if (data, model, seed) in done_units(rows_file):
+        return
+    if share_baseline and seed != 0:  # seeds then vary the unlearning runs only
+        first, here = (run_root(profile, model, s, out) / "baseline" for s in (0, seed))
+        if first.is_dir() and not here.exists():
+            shutil.copytree(first, here)
+    start = time.perf_counter()
+    table = run_study(profile, [model], list(methods), [seed], data=source, out=out,
+                      progress=False)
+    # a stage shared by several methods' paths (the baseline) is one measurement
+    table = table.drop_duplicates(["model", "seed", "stage", "term"])
+    with rows_file.open("a") as f:
+        for stage, term, value in zip(table["stage"], table["term"], table["value"]):
+            f.write(json.dumps({"data": data, "model": model, "seed": seed,
+                                "stage": stage, "term": term, "value": value}) + "\n")
+    print(f"[{data} {model} seed {seed}] done in {time.perf_counter() - start:.0f} s",
+          flush=True)
+
+
+# ---------------------------------------------------------------- summary, targets
+
+
+def read_rows(out: Path, data: str) -> list[dict]:
+    """The tidy rows of one data set."""
+    path = out / "rows.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+    return [r for r in rows if r["data"] == data]
+
+
+def summarise(rows: list[dict]) -> dict:
+    """{model: {stage: {term: {mean, std, n}}}} over seeds."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r["model"], {}).setdefault(r["stage"], {}).setdefault(
+            r["term"], []).append(r["value"])
+    return {m: {s: {t: {"mean": statistics.fmean(v),
+                        "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
+                    for t, v in terms.items()} for s, terms in stages.items()}
+            for m, stages in groups.items()}
+
+
+def _mean(summary, model, stage, term):
+    return summary.get(model, {}).get(stage, {}).get(term, {}).get("mean")
+
+
+def targets(summary: dict) -> list[dict]:
+    """Each target of the brief, measured on the means: value, threshold, met."""
+    out = []
+
+    def add(name, model, value, threshold, met):
+        out.append({"target": name, "model": model, "value": value,
+                    "threshold": threshold, "met": bool(met) if value is not None
+                    else None})
+
+    for model in summary:
+        seq = lambda t: _mean(summary, model, "sequential", t)  # noqa: E731
+        base = lambda t: _mean(summary, model, "baseline", t)  # noqa: E731
+        best = max(BASELINES, key=lambda s: _mean(summary, model, s, "final_score") or -1)
+        add(f"sequential final > best baseline method ({best})", model,
+            seq("final_score"), _mean(summary, model, best, "final_score"),
+            (seq("final_score") or 0) > (_mean(summary, model, best, "final_score") or 0))
+        add("forget regurgitation <= 0.1", model, seq("forget_regurgitation"), 0.1,
+            (seq("forget_regurgitation") or 1) <= 0.1)
+        kept = (seq("retain_regurgitation") / base("retain_regurgitation")
+                if base("retain_regurgitation") else None)
+        add("retain regurgitation kept >= 90 % of baseline", model, kept, 0.9,
+            kept is not None and kept >= 0.9)
+        add("MIA score >= 0.8", model, seq("mia_score"), 0.8, (seq("mia_score") or 0) >= 0.8)
+        use = seq("utility") / base("utility") if base("utility") else None
+        add("utility >= 95 % of baseline", model, use, 0.95, use is not None and use >= 0.95)
+    if all(m in summary for m in MODELS[:2]):
+        big, small = MODELS[0], MODELS[1]
+        for term in ("retain_regurgitation", "utility"):
+            b, s = (_mean(summary, big, "sequential", term),
+                    _mean(summary, small, "sequential", term))
+            add(f"{big} keeps more {term} than {small}", f"{big} vs {small}", b, s,
+                b is not None and s is not None and b > s)
+    return out
+
+
+def print_summary(summary: dict, found: list[dict]) -> None:
+    """Mean ± std of the headline terms per model and stage, then the targets."""
+    cols = ("final_score", "task_aggregate", "mia_score", "utility",
+            "forget_regurgitation", "retain_regurgitation")
+    for model, stages in summary.items():
+        print(f"\n{model}: " + "  ".join(f"{c[:14]:>15}" for c in cols))
+        for stage, terms in stages.items():
+            cells = [f"{terms[c]['mean']:.3f}±{terms[c]['std']:.3f}" if c in terms else "-"
+                     for c in cols]
+            print(f"  {stage:20s}" + "  ".join(f"{x:>15}" for x in cells))
+    for t in found:
+        verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        value = "-" if t["value"] is None else f"{t['value']:.3f}"
+        print(f"  {verdict:6s} {t['model']}: {t['target']} (measured {value})")
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    """Run (or resume) the study of one data set; print and write its summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=("semeval", "bundled"), default="semeval")
+    parser.add_argument("--quick", action="store_true", help="a tiny slice, seconds")
+    parser.add_argument("--models", nargs="+", default=None, help=f"default {MODELS}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default 0 1 2")
+    parser.add_argument("--max-docs-per-task", type=int, default=None,
+                        help="first N documents per task and split (see SIZES)")
+    parser.add_argument("--finetune-steps", type=int, default=None,
+                        help="baseline steps at batch 16 (see SIZES)")
+    parser.add_argument("--finetune-lr", type=float, default=2e-3)
+    parser.add_argument("--no-share-baseline", action="store_true",
+                        help="train a baseline per seed, not one per model")
+    parser.add_argument("--stabilise-steps", type=int, default=10, help="batch 8")
+    parser.add_argument("--unlearn-steps", type=int, default=20,
+                        help="at most, batch 8, stop check every 5")
+    parser.add_argument("--unlearn-lr", type=float, default=5e-4)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--runs", type=Path, default=Path("/tmp/quality-runs"),
+                        help="checkpoints and rows.jsonl (not in the project)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="result JSON (default bench/quality-<data>.json)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    source = data_source(args.data)
+    if source is None:
+        print(f"skipped: no SemEval-2025 parquet files in {SEMEVAL_DIR}")
+        return None
+    profile = study_profile(args.data, args.quick, args)
+    models = args.models or (MODELS[:1] if args.quick else MODELS)
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    if not args.no_share_baseline and 0 not in seeds:
+        parser.error("a shared baseline is seed 0's: include seed 0 or pass "
+                     "--no-share-baseline")
+    methods = ("sequential",) if args.quick else METHODS
+    out = args.runs / (f"{args.data}-quick" if args.quick else args.data)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for seed in seeds:
+        for model in models:
+            run_unit(profile, args.data, source, model, seed, out, methods,
+                     not args.no_share_baseline)
+    summary = summarise(read_rows(out, args.data))
+    found = targets(summary)
+    print_summary(summary, found)
+    path = args.out or BENCH_DIR / f"quality-{args.data}.json"
+    return write_result(path, "quality.py", argv, {
+        "quick": args.quick, "data": args.data, "source": source,
+        "max_docs_per_task": profile.max_docs_per_task, "models": list(models),
+        "seeds": list(seeds), "methods": list(methods),
+        "profile": {"finetune": vars(profile.finetune), "stabilise": vars(profile.stabilise),
+                    "unlearn": vars(profile.unlearn), "eval": vars(profile.eval)},
+        "shared_baseline": not args.no_share_baseline, "threads": args.threads,
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "summary": summary, "targets": found})
+
+
+if __name__ == "__main__":
+    main()

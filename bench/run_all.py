@@ -1,0 +1,244 @@
+"""Run every benchmark and write bench/RESULTS.md from their JSON files (`make bench`).
+
+    .venv/bin/python bench/run_all.py [--quick] [--skip quality end_to_end]
+    .venv/bin/python bench/run_all.py --render-only   # RESULTS.md from the JSONs
+
+Benchmarks: train_speed (companion loop vs Trainer), eval_speed (owned by the
+evaluation author; batched vs one-at-a-time generation), end_to_end (the course
+per notebook and profile), quality (SemEval-2025 public data and bundled data).
+--quick runs each on tiny settings and writes everything, RESULTS.md included,
+to a temporary folder (or --out-dir), never over the recorded results. The text
+below the NOTES marker of RESULTS.md is written by hand and kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from common import BENCH_DIR, machine_line
+
+BENCHMARKS = ("train_speed", "eval_speed", "end_to_end", "quality")
+NOTES = "<!-- Hand-written notes below this line are kept by run_all.py. -->"
+QUALITY_DATA = ("semeval", "bundled")
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_benchmark(name: str, out_dir: Path, quick: bool) -> None:
+    """Run one benchmark's main(), writing its JSON into out_dir."""
+    flag = ["--quick"] if quick else []
+    if name == "train_speed":
+        import train_speed
+        train_speed.main(flag + ["--out", str(out_dir / "train_speed.json")])
+    elif name == "eval_speed":
+        run_eval_speed(out_dir, quick)
+    elif name == "end_to_end":
+        import end_to_end
+        end_to_end.main(flag + ["--out", str(out_dir / "end_to_end.json")])
+    elif name == "quality":
+        import quality
+        for data in QUALITY_DATA[1:] if quick else QUALITY_DATA:  # quick: bundled
+            extra = ["--runs", str(out_dir / "quality-runs")] if quick else []
+            quality.main(flag + extra + ["--data", data,
+                                         "--out", str(out_dir / f"quality-{data}.json")])
+
+
+def run_eval_speed(out_dir: Path, quick: bool) -> None:
+    """bench/eval_speed.py (not ours: it takes sys.argv and writes a fixed OUT)."""
+    import eval_speed
+    argv, out = sys.argv, eval_speed.OUT
+    sys.argv = ["bench/eval_speed.py"] + (["--items", "4", "--max-new-tokens", "4"]
+                                          if quick else [])
+    eval_speed.OUT = out_dir / "eval_speed.json"  # quick results never replace real ones
+    try:
+        eval_speed.main()
+    finally:
+        sys.argv, eval_speed.OUT = argv, out
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def load(out_dir: Path, name: str) -> dict | None:
+    """A benchmark's JSON, or None when it has not been run."""
+    path = out_dir / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def stamp(record: dict) -> list[str]:
+    """The command, machine and date cells of a row."""
+    info = record.get("machine") or {"cores": record.get("cores"),
+                                     "threads": record.get("threads"),
+                                     "torch": record.get("torch")}
+    return [f"`{record.get('command', '?')}`", machine_line(info),
+            str(record.get("date", "?"))[:16].replace("T", " ")]
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_train_speed(r: dict) -> str:
+    """Tokens/s of both loops, the ratio and the MFU."""
+    rows = [[x["model"], f"{x['params'] / 1e6:.1f} M",
+             f"{x['batch_size']} x {x['seq_len']}",
+             f"{x['measured_steps']} ({x['warmup_steps']})",
+             f"{x['companion_tokens_per_s']:.0f}", f"{x['trainer_tokens_per_s']:.0f}",
+             f"**{x['ratio']:.2f}** ({', '.join(f'{v:.2f}' for v in x['ratio_per_repeat'])})",
+             "met" if x["ratio"] >= 1.0 else "missed",
+             f"{x['mfu_6n']:.1%} / {x['mfu_6n_attention']:.1%}", *stamp(r)]
+            for x in r["results"]]
+    return (table(["model", "params", "batch x tokens", "steps (warm-up)",
+                   "companion tokens/s", "Trainer tokens/s",
+                   "ratio, median (per repeat)", "target >= 1.0", "MFU 6N / 6N+12LTd",
+                   "command", "machine", "date"], rows)
+            + f"\n\nfp32 matmul peak measured in the same run: "
+              f"{r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s ({r['matmul_size']}^2, best "
+              f"of several). Tokens/s are medians over the repeats; the ratio is "
+              f"companion/Trainer, median of the per-repeat ratios.")
+
+
+def render_eval_speed(r: dict) -> str:
+    """Batched vs one-at-a-time generation, as bench/eval_speed.py measured it."""
+    row = [r.get("model"), r.get("items"), r.get("max_new_tokens"), r.get("batch_size"),
+           r.get("batched_items_per_s"), r.get("single_items_per_s"),
+           f"**{r.get('speedup')}x**", "met" if (r.get("speedup") or 0) >= 4 else "missed",
+           r.get("identical_outputs"), *stamp(r)]
+    return table(["model", "items", "max new tokens", "batch", "batched items/s",
+                  "one-at-a-time items/s", "speed-up", "target >= 4x",
+                  "identical outputs", "command", "machine", "date"], [row])
+
+
+def render_end_to_end(r: dict) -> str:
+    """Per-notebook seconds, the course total and peak RSS, per profile."""
+    rows = []
+    for p in r["profiles"]:
+        for nb in p.get("notebooks", []):
+            rows.append([p["profile"], nb["notebook"], f"{nb['seconds']:.1f}", nb["status"],
+                         "", *stamp(r)])
+        rows.append([p["profile"], "**whole course**", f"**{p.get('total_seconds')}**",
+                     "ok" if p.get("all_ok") else f"failed (exit {p.get('returncode')})",
+                     f"{p.get('peak_rss_mib')} MiB", *stamp(r)])
+    return (table(["profile", "notebook", "seconds", "status", "peak RSS", "command",
+                   "machine", "date"], rows)
+            + "\n\nPeak RSS: the largest single process of the tree (course runner or a "
+              "kernel), from getrusage(RUSAGE_CHILDREN).ru_maxrss.")
+
+
+SHORT = {"final_score": "final", "task_aggregate": "task agg.", "mia_score": "MIA",
+         "utility": "utility", "forget_regurgitation": "forget reg.",
+         "retain_regurgitation": "retain reg.", "forget_knowledge": "forget know.",
+         "retain_knowledge": "retain know.", "perplexity": "ppl", "train_steps": "steps"}
+
+
+def cell(stats: dict | None, digits: int = 3) -> str:
+    """'mean ± std' of a summary entry."""
+    if not stats:
+        return "-"
+    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+
+def render_quality(r: dict) -> str:
+    """Headline terms, every official term, and the targets, per model."""
+    parts = [f"Data: `{r['data']}` ({r['source']}); max_docs_per_task = "
+             f"{r['max_docs_per_task']} (None = all documents); seeds {r['seeds']}; "
+             f"models {', '.join(r['models'])}; wall {r['wall_seconds'] / 60:.0f} min "
+             f"({r['threads']} thread). Budgets: baseline {r['profile']['finetune']['steps']}"
+             f" steps x {r['profile']['finetune']['batch_size']} (lr "
+             f"{r['profile']['finetune']['lr']}), stabilise "
+             f"{r['profile']['stabilise']['steps']} x {r['profile']['stabilise']['batch_size']},"
+             f" unlearning at most {r['profile']['unlearn']['steps']} x "
+             f"{r['profile']['unlearn']['batch_size']} (lr {r['profile']['unlearn']['lr']}, "
+             f"stop at forget regurgitation <= "
+             f"{r['profile']['unlearn']['stop_regurgitation']}, checked every "
+             f"{r['profile']['unlearn']['check_every']}), max_length "
+             f"{r['profile']['finetune']['max_length']}, max_new_tokens "
+             f"{r['profile']['eval']['max_new_tokens']}. Mean ± std over seeds."]
+    for model, stages in r["summary"].items():
+        terms = list(SHORT)
+        rows = [[stage, *[cell(s.get(t), 1 if t in ("perplexity", "train_steps") else 3)
+                          for t in terms], *stamp(r)] for stage, s in stages.items()]
+        parts.append(f"**{model}**\n\n" + table(["stage", *SHORT.values(), "command",
+                                                  "machine", "date"], rows))
+        official = sorted({t for s in stages.values() for t in s if t.startswith("term/")})
+        rows = [[stage, *[cell(s.get(t)) for t in official], *stamp(r)]
+                for stage, s in stages.items()]
+        names = [t[5:].replace("regurgitation", "reg").replace("knowledge", "know")
+                 for t in official]
+        parts.append(f"Official terms of {model} (forget terms already inverted, 1 - "
+                     "mean; the task aggregate is their harmonic mean)\n\n"
+                     + table(["stage", *names, "command", "machine", "date"], rows))
+    rows = [[t["model"], t["target"], "-" if t["value"] is None else f"{t['value']:.3f}",
+             f"{t['threshold']:.3f}" if isinstance(t["threshold"], float) else
+             t["threshold"], {True: "met", False: "**missed**", None: "n/a"}[t["met"]],
+             *stamp(r)] for t in r["targets"]]
+    parts.append("Targets (measured on the means, not asserted)\n\n" + table(
+        ["model", "target", "measured", "threshold", "verdict", "command", "machine",
+         "date"], rows))
+    return "\n\n".join(parts)
+
+
+def render(out_dir: Path) -> str:
+    """The generated part of RESULTS.md: one section per benchmark found in out_dir."""
+    sections = ["# Benchmark results\n\nWritten by `bench/run_all.py` from the JSON files "
+                "beside this one (`make bench`; `--render-only` re-renders). Every row "
+                "names its command, machine and date."]
+    found = [("Training throughput (bench/train_speed.py)", "train_speed",
+              render_train_speed),
+             ("Evaluation throughput (bench/eval_speed.py)", "eval_speed",
+              render_eval_speed),
+             ("End to end: the course per notebook (bench/end_to_end.py)", "end_to_end",
+              render_end_to_end)]
+    found += [(f"Quality on {'SemEval-2025 public data' if d == 'semeval' else 'bundled data'}"
+               f" (bench/quality.py --data {d})", f"quality-{d}", render_quality)
+              for d in QUALITY_DATA]
+    for title, name, fn in found:
+        record = load(out_dir, name)
+        body = fn(record) if record else "Not run yet."
+        if record and record.get("quick"):
+            body = "*Quick run (tiny settings): not a measurement.*\n\n" + body
+        sections.append(f"## {title}\n\n{body}")
+    return "\n\n".join(sections) + "\n"
+
+
+def write_results(out_dir: Path) -> Path:
+    """RESULTS.md in out_dir: the generated part, then the kept hand-written notes."""
+    path = out_dir / "RESULTS.md"
+    notes = f"{NOTES}\n\n## Notes\n"
+    if path.exists() and NOTES in (text := path.read_text(encoding="utf-8")):
+        notes = NOTES + text.split(NOTES, 1)[1]
+    path.write_text(render(out_dir) + "\n" + notes, encoding="utf-8")
+    print(f"wrote {path}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Run the benchmarks (all, or all but --skip) and write RESULTS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny settings, seconds")
+    parser.add_argument("--skip", nargs="*", default=[], choices=BENCHMARKS)
+    parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="default: bench/ (a temporary folder with --quick)")
+    args = parser.parse_args(argv)
+    out_dir = args.out_dir or (Path(tempfile.mkdtemp(prefix="bench-quick-"))
+                               if args.quick else BENCH_DIR)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not args.render_only:
+        for name in BENCHMARKS:
+            if name not in args.skip:
+                print(f"== {name}", flush=True)
+                run_benchmark(name, out_dir, args.quick)
+    return write_results(out_dir)
+
+
+if __name__ == "__main__":
+    main()

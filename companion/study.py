@@ -1,0 +1,296 @@
+"""Comparisons: methods, model sizes, seeds and erasure requests, scored into one table.
+
+`run_study` gets (or trains) each model's baseline per seed, runs every unlearning
+method with the same budget (pipeline.method_config: `sequential` stabilises and
+then ascends on the profiled blocks; the other methods ascend on all blocks from
+the baseline), evaluates every stage the official way (evaluate.evaluate_model)
+and returns a tidy table
+
+    model | seed | method | stage | term | value
+
+in which each method lists the stages on its path (baseline -> ... -> method), so
+plots.tradeoff draws one line per method. Every term is kept: the twelve
+split x task x kind terms (task/terms/..., raw means under task/means/...), the
+task aggregate, MIA AUC and score, utility (and relative to the baseline),
+perplexity and the final score. Checkpoints live in runs/<profile>/<model> for
+seed 0 (where notebooks 01-03 put them) and in .../<model>/seed-<k> for others;
+evaluations are cached next to them (study.json) and redone when a stage changes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+
+from . import checkpoints
+from .plots import plt  # companion.plots picks a headless backend where needed
+from .config import CourseError, Profile, load_profile, run_dir
+from .data import document_id, load_benchmark, load_general
+from .evaluate import evaluate_model, load_general_knowledge, results_table
+from .models import PRESETS
+from .pipeline import N_REQUESTS, UNLEARN_STAGES, ensure_stage, split_requests
+
+COLUMNS = ["model", "seed", "method", "stage", "term", "value"]
+HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
+            "retain_knowledge", "task_aggregate", "mia_auc", "mia_score", "utility",
+            "utility_relative", "perplexity", "final_score"]
+CACHE = "study.json"  # evaluations of the stages of one run folder
+SKIPPED = ("seconds",)  # evaluation terms that are not scores
+
+
+# ---------------------------------------------------------------- where runs live
+def model_label(model: str) -> str:
+    """A folder-safe name: a local model folder's name, or the hub id with -- for /."""
+    return Path(model).name if Path(model).is_dir() else model.replace("/", "--")
+
+
+def run_root(profile: Profile, model: str, seed: int, out=None) -> Path:
+    """runs/<profile>/<model> (or <out>/<model>) for seed 0, .../seed-<k> for others."""
+    base = Path(out) / model_label(model) if out is not None else run_dir(
+        profile.name, model_label(model))
+    return base if seed == 0 else base / f"seed-{seed}"
+
+
+def method_stages(method: str) -> list[str]:
+    """The stages on a method's path: sequential stabilises first, the others do not."""
+    if method == "sequential":
+        return ["baseline", "stabilised", "sequential"]
+    if method in UNLEARN_STAGES:
+        return ["baseline", method]
+    raise CourseError(f"unknown method {method!r}: choose from "
+                      f"{', '.join(UNLEARN_STAGES)}")
+
+
+# ---------------------------------------------------------------- one stage's scores
+def _fingerprint(profile: Profile, root: Path, stage: str, data: str, extra) -> dict:
+    """What an evaluation depends on: the checkpoint's save time, the data, the config."""
+    saved = (checkpoints.stage_dir(root, stage) / "settings.json").stat().st_mtime_ns
+    return {"checkpoint": saved, "data": data, "docs": profile.max_docs_per_task,
+            "eval": asdict(profile.eval), "extra": extra}
+
+
+def _read_cache(root: Path) -> dict:
+    path = root / CACHE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except json.JSONDecodeError:
+        return {}  # a damaged cache only costs a re-evaluation
+
+
+def _write_cache(root: Path, cache: dict) -> None:
+    tmp = root / f".{CACHE}.tmp"
+    tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
+    tmp.replace(root / CACHE)
+
+
+def _utility_items(model):
+    """None (the bundled probe) for offline presets; real-world cloze items for GPT-2."""
+    offline = model.config.vocab_size <= max(p.vocab_size for p in PRESETS.values())
+    return None if offline else load_general_knowledge()
+
+
+def request_scores(root: Path, stage: str, requests: list[list[str]]) -> dict:
+    """Mean regurgitation/knowledge of each request's items, from the stage's generations."""
+    home = {doc: k for k, docs in enumerate(requests, start=1) for doc in docs}
+    scores: dict[str, list[float]] = {}
+    path = root / f"generations-{stage}.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        k = home.get(document_id(row["id"])) if row["subset"] == "forget_train" else None
+        if k is not None:
+            name = "regurgitation" if row["kind"] == "sc" else "knowledge"
+            scores.setdefault(f"request-{k}/{name}", []).append(row["score"])
+    return {key: sum(v) / len(v) for key, v in sorted(scores.items())}
+
+
+def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path,
+                 data: str, benchmark, general, requests=None,
+                 progress: bool = True) -> dict[str, float]:
+    """{term: value} of one stage: built if missing, evaluated once, then cached."""
+    cache = _read_cache(root)
+    if checkpoints.has_stage(root, stage):
+        key = _fingerprint(profile, root, stage, data, requests)
+        if cache.get(stage, {}).get("key") == key:
+            return cache[stage]["terms"]
+    net, tokenizer = ensure_stage(profile, stage, model, seed, data, root,
+                                  progress=progress)
+    terms = evaluate_model(net, tokenizer, benchmark, profile.eval, stage=stage,
+                           general=general, utility_items=_utility_items(net), out=root,
+                           baseline=1.0, progress=progress)  # relative: the caller's job
+    flat = results_table({"run": {"stages": {stage: terms}}})
+    values = {t: v for t, v in zip(flat["term"], flat["value"]) if t not in SKIPPED}
+    values.pop("utility_relative", None)
+    values["train_steps"] = float(checkpoints.read_settings(root, stage)
+                                  .get("result", {}).get("steps", math.nan))
+    if requests is not None:
+        values.update(request_scores(root, stage, requests))
+    cache = _read_cache(root)
+    cache[stage] = {"key": _fingerprint(profile, root, stage, data, requests),
+                    "terms": values}
+    _write_cache(root, cache)
+    return values
+
+
+def _with_relative(values: dict, base_utility: float) -> dict:
+    """Add utility_relative = utility / baseline utility (NaN when the baseline has 0)."""
+    relative = values["utility"] / base_utility if base_utility else math.nan
+    return {**values, "utility_relative": relative}
+
+
+def _announce(model: str, seed: int, stage: str, v: dict) -> None:
+    print(f"{model_label(model)} seed {seed} {stage:>19}: final {v['final_score']:.3f}, "
+          f"forget reg. {v['forget_regurgitation']:.2f}, retain reg. "
+          f"{v['retain_regurgitation']:.2f}, utility {v['utility']:.2f}")
+
+
+# ---------------------------------------------------------------- studies
+def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
+              data=None, out=None, progress: bool = True) -> pd.DataFrame:
+    """Every model x seed x method at the same budget, each stage scored (module doc)."""
+    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    paths = {method: method_stages(method) for method in methods}
+    stages = list(dict.fromkeys(s for path in paths.values() for s in path))
+    data = str(data or profile.data)
+    benchmark = load_benchmark(data, profile.max_docs_per_task)
+    general, rows = load_general(), []
+    for model in models:
+        for seed in seeds:
+            root = run_root(profile, model, seed, out)
+            scores = {s: stage_scores(profile, model, seed, s, root, data, benchmark,
+                                      general, progress=progress) for s in stages}
+            for stage, values in scores.items():
+                scores[stage] = _with_relative(values, scores["baseline"]["utility"])
+                _announce(model, seed, stage, scores[stage])
+            rows += [(model_label(model), seed, method, stage, term, value)
+                     for method, path in paths.items() for stage in path
+                     for term, value in scores[stage].items()]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUESTS,
+                 data=None, out=None, progress: bool = True) -> pd.DataFrame:
+    """Baseline, then request-1..n one after another, each scored (method "requests").
+
+    Besides every official term, each stage has request-k/regurgitation and
+    request-k/knowledge: the forget items of request k alone, for every k.
+    """
+    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    model, data = model or profile.model, str(data or profile.data)
+    benchmark = load_benchmark(data, profile.max_docs_per_task)
+    requests = [sorted(set(map(document_id, r["id"])))
+                for r in split_requests(benchmark["forget_train"], n_requests)]
+    root, general, scores = run_root(profile, model, seed, out), load_general(), {}
+    for stage in ["baseline"] + [f"request-{k}" for k in range(1, n_requests + 1)]:
+        if not checkpoints.has_stage(root, stage):  # request-k makes request-1..n
+            ensure_stage(profile, stage, model, seed, data, root, progress=progress,
+                         n_requests=n_requests)
+        values = stage_scores(profile, model, seed, stage, root, data, benchmark,
+                              general, requests, progress)
+        base = scores["baseline"]["utility"] if scores else values["utility"]
+        scores[stage] = _with_relative(values, base)
+        _announce(model, seed, stage, scores[stage])
+    rows = [(model_label(model), seed, "requests", stage, term, value)
+            for stage, values in scores.items() for term, value in values.items()]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def read_mia_losses(profile, stage: str, model=None, seed: int = 0,
+                    out=None) -> dict[str, list[float]]:
+    """{"member": [...], "nonmember": [...]} document losses of an evaluated stage."""
+    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    path = run_root(profile, model or profile.model, seed, out) / f"mia-{stage}.json"
+    if not path.exists():
+        raise CourseError(f"{path} is missing: evaluate {stage!r} first (run_study)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- summaries
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std (over seeds; NaN with one seed) and n of each model x method x stage x term."""
+    keys = [c for c in ("model", "method", "stage", "term") if c in table.columns]
+    grouped = table.groupby(keys, sort=False)["value"]
+    return grouped.agg(mean="mean", std="std", n="count").reset_index()
+
+
+def stage_table(table: pd.DataFrame, terms=None, spread: bool = False,
+                digits: int = 3) -> pd.DataFrame:
+    """One row per model x stage, one column per term: the mean (or "mean ± std")."""
+    terms = list(terms or HEADLINE)
+    # a baseline listed under several methods is one measurement, counted once
+    once = table.drop(columns="method").drop_duplicates(["model", "seed", "stage", "term"])
+    rows = summarise(once[once["term"].isin(terms)])
+    if rows.empty:
+        raise CourseError(f"none of {terms} is in the table: pass terms it has")
+    cells = ([_spread(m, s, digits) for m, s in zip(rows["mean"], rows["std"])]
+             if spread else rows["mean"].round(digits))
+    wide = rows.assign(cell=cells).pivot(index=["model", "stage"], columns="term",
+                                         values="cell")
+    order = list(dict.fromkeys(zip(once["model"], once["stage"])))
+    return wide.reindex(order)[[t for t in terms if t in wide.columns]]
+
+
+def _spread(mean: float, std: float, digits: int) -> str:
+    if math.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def score(table: pd.DataFrame, term: str, stage: str, **where) -> float:
+    """Mean of one term at one stage (over seeds and the rows `where` selects)."""
+    rows = table[(table["term"] == term) & (table["stage"] == stage)]
+    for column, wanted in where.items():
+        rows = rows[rows[column] == wanted]
+    if rows.empty:
+        raise CourseError(f"no {term!r} at stage {stage!r} {where or ''} in the table")
+    return float(rows["value"].mean())
+
+
+# ---------------------------------------------------------------- figures
+def _finish(fig, save) -> plt.Figure:
+    """Tidy the layout and write a PNG when `save` is a path (as companion.plots does)."""
+    fig.tight_layout()
+    if save is not None:
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(save, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def seed_plot(table: pd.DataFrame, terms=("forget_regurgitation", "retain_regurgitation",
+                                          "utility", "final_score"),
+              hue: str = "model", save=None) -> plt.Figure:
+    """Each term over the stages, one line per `hue`, error bars = std over seeds."""
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3.8),
+                             squeeze=False)
+    for i, (ax, term) in enumerate(zip(axes[0], terms)):
+        rows = table[table["term"] == term].drop_duplicates(
+            ["model", "seed", "stage", "term"] if hue == "model" else None)
+        if rows.empty:
+            raise CourseError(f"no {term!r} in the table: evaluate the stages first")
+        dodge = 0.25 if rows[hue].nunique() > 1 else False  # seaborn needs 2+ to dodge
+        sns.pointplot(data=rows, x="stage", y="value", hue=hue, errorbar="sd",
+                      dodge=dodge, capsize=0.15, ax=ax, legend=i == 0)
+        ax.set(title=term.replace("_", " "), xlabel="", ylabel="")
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle("Mean ± std over seeds")
+    return _finish(fig, save)
+
+
+def request_plot(table: pd.DataFrame, save=None) -> plt.Figure:
+    """After each request: forget regurgitation of every request, retain and utility."""
+    names = sorted({t for t in table["term"] if t.endswith("/regurgitation")})
+    shown = {**{t: t.split("/")[0] + " (forget)" for t in names},
+             "retain_regurgitation": "retain", "utility": "utility (probe)"}
+    rows = table[table["term"].isin(shown)].assign(
+        score=lambda r: r["term"].map(shown))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.lineplot(data=rows, x="stage", y="value", hue="score", style="score",
+                 markers=True, dashes=False, sort=False, ax=ax)
+    ax.set(ylim=(-0.05, 1.05), xlabel="after", ylabel="regurgitation / accuracy",
+           title="Erasure requests, one after another")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    return _finish(fig, save)

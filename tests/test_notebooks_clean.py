@@ -1,0 +1,91 @@
+"""The committed notebooks follow the course conventions (course_conventions.md)."""
+
+import re
+
+import nbformat
+import pytest
+
+from companion.config import PROJECT_ROOT
+from companion.student import BEGIN, END
+
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+COURSE = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+EXPECTED = ["00_setup_and_data", "01_baseline_finetuning", "02_retain_stabilisation",
+            "03_negative_finetuning", "04_evaluation", "05_model_capacity",
+            "06_sequential_requests"]
+# the first code cell of every notebook, exactly as course_conventions.md gives it
+COLAB_CELL = '''# On Colab only: fetch the course and make its package importable (no-op elsewhere).
+import sys
+if "google.colab" in sys.modules:
+    import subprocess
+    subprocess.run("git clone -q --depth 1 https://github.com/sequential-unlearning/course"
+                   " /content/course && pip install -q -e /content/course", shell=True, check=True)
+    sys.path.insert(0, "/content/course")'''
+LITERAL_STEPS = re.compile(r"\bsteps\s*=\s*\d")
+
+
+def load(path):
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(notebook):
+    return [c for c in notebook.cells if c.cell_type == "code"]
+
+
+def markdown(notebook) -> str:
+    text = [c.source for c in notebook.cells if c.cell_type == "markdown"]
+    return "\n".join(text).lower()
+
+
+def test_the_course_has_its_seven_notebooks():
+    assert [p.stem for p in COURSE] == EXPECTED
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_committed_without_outputs_or_execution_counts(path):
+    notebook = load(path)
+    dirty = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"
+             and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs; run " \
+                      f"`jupyter nbconvert --clear-output --inplace {path}`"
+    assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_has_objectives_run_time_summary_and_the_two_set_up_cells(path):
+    notebook = load(path)
+    assert notebook.cells[0].cell_type == "markdown" and \
+        notebook.cells[0].source.startswith("# ")
+    text = markdown(notebook)
+    for phrase in ("learning objectives", "expected run time", "smoke", "offline",
+                   "full", "summary"):
+        assert phrase in text, f"{path.name}: no {phrase!r} in its markdown"
+    first, second = code_cells(notebook)[:2]
+    assert first.source.strip() == COLAB_CELL
+    assert "profile = load_profile()" in second.source and "set_seed(" in second.source
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_has_two_exercises_with_markers_and_checks(path):
+    cells = code_cells(load(path))
+    solutions = [c for c in cells if "solution" in c.metadata.get("tags", [])]
+    checks = [c for c in cells if "check" in c.metadata.get("tags", [])]
+    assert len(solutions) >= 2 and len(checks) >= 2, f"{path.name}: < 2 exercises"
+    for cell in solutions:
+        lines = cell.source.splitlines()
+        begins = sum(bool(BEGIN.match(line)) for line in lines)
+        ends = sum(bool(END.match(line)) for line in lines)
+        assert begins == ends >= 1, \
+            f"{path.name}: unbalanced markers in {cell.source!r:.80}"
+    for cell in checks:
+        assert re.search(r"\bcheck_\w+\(", cell.source), f"{path.name}: {cell.source!r}"
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_asserts_its_lesson_without_literal_step_counts(path):
+    cells = code_cells(load(path))
+    assert any(re.search(r"^\s*assert\b", c.source, re.M) for c in cells), \
+        f"{path.name}: no cell asserts what the notebook teaches"
+    literal = [c.source for c in cells if LITERAL_STEPS.search(c.source)]
+    assert not literal, \
+        f"{path.name}: step counts belong in the profile: {literal[0]!r:.80}"

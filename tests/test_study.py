@@ -1,0 +1,199 @@
+"""Studies end to end on a toy model, a toy benchmark and a micro profile (seconds)."""
+
+import math
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from companion import checkpoints, study
+from companion.config import (CourseError, EvalConfig, TrainConfig, UnlearnConfig,
+                              load_profile)
+from companion.data import COLUMNS, load_benchmark, load_general, write_jsonl_layout
+from companion.evaluate import final_score
+from companion.models import save_model, train_tokenizer
+from companion.pipeline import baseline_texts
+
+NAMES = ("Ava", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal")
+TASK_TERMS = [f"task/terms/{s}/Task{t}/{k}" for s in ("forget", "retain")
+              for t in (1, 2, 3) for k in ("regurgitation", "knowledge")]
+
+
+def items(split: str, docs: list[int]) -> list[dict]:
+    rows = []
+    for d in docs:
+        name, task = NAMES[d % len(NAMES)], f"Task{d % 3 + 1}"
+        rows += [{"id": f"doc{d}sc1", "input": f"{name} lives in house",
+                  "output": f"{d} by the river.", "task": task, "split": split},
+                 {"id": f"doc{d}qa0", "input": f"Where does {name} live?",
+                  "output": f"House {d}.", "task": task, "split": split}]
+    return rows
+
+
+def as_dataset(rows):
+    return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One thread: a toy model gains nothing from two, and on a shared CPU the second
+    one waits for the others (5-10x slower under load)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """A toy benchmark, a toy model folder, a micro profile and a small general set."""
+    root = tmp_path_factory.mktemp("study")
+    write_jsonl_layout(DatasetDict({
+        "forget_train": as_dataset(items("forget", [0, 1, 2, 3, 4, 5])),
+        "forget_validation": as_dataset(items("forget", [20, 21, 22])),
+        "retain_train": as_dataset(items("retain", [10, 11, 12, 13, 14, 15])),
+        "retain_validation": as_dataset(items("retain", [30, 31, 32]))}), root / "data")
+    benchmark = load_benchmark(root / "data")
+    tokenizer = train_tokenizer(baseline_texts(benchmark, "folder") * 3, vocab_size=300)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(
+        vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+        bos_token_id=0, eos_token_id=0, pad_token_id=0))
+    save_model(model, tokenizer, root / "toy-model")
+    profile = replace(
+        load_profile("smoke", verbose=False), data=str(root / "data"),
+        max_docs_per_task=None,
+        finetune=TrainConfig(steps=40, batch_size=8, lr=5e-3, max_length=32),
+        stabilise=TrainConfig(steps=3, batch_size=4, lr=1e-3, max_length=32),
+        unlearn=UnlearnConfig(steps=4, batch_size=4, lr=1e-3, max_length=32,
+                              check_every=2, stop_regurgitation=None),
+        eval=EvalConfig(max_new_tokens=8, batch_size=16))
+    general = load_general()
+    small = DatasetDict({"corpus": general["corpus"].select(range(4)),
+                         "probe": general["probe"].select(range(4)),
+                         "heldout": general["heldout"].select(range(4))})
+    return root, str(root / "toy-model"), profile, small
+
+
+@pytest.fixture(scope="module")
+def table(toy):
+    root, model, profile, small = toy
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(study, "load_general", lambda: small)
+        return study.run_study(profile, [model], ["sequential", "gradient_ascent"],
+                               [0, 1], out=root / "runs", progress=False)
+
+
+def test_every_method_lists_its_path_for_every_seed(table):
+    assert list(table.columns) == study.COLUMNS
+    paths = table.groupby(["seed", "method"], sort=False)["stage"].unique()
+    for seed in (0, 1):
+        assert list(paths[(seed, "sequential")]) == ["baseline", "stabilised", "sequential"]
+        assert list(paths[(seed, "gradient_ascent")]) == ["baseline", "gradient_ascent"]
+    assert set(table["model"]) == {"toy-model"}
+
+
+def test_every_official_term_is_kept(table):
+    for (seed, method, stage), rows in table.groupby(["seed", "method", "stage"]):
+        values = dict(zip(rows["term"], rows["value"]))
+        missing = [t for t in study.HEADLINE + TASK_TERMS if t not in values]
+        assert not missing, f"{stage} lacks {missing}"
+        assert values["task/n_terms"] == 12
+        assert values["final_score"] == pytest.approx(final_score(
+            values["task_aggregate"], values["mia_score"], values["utility"]))
+        assert 0.0 <= values["mia_score"] <= 1.0
+        assert "seconds" not in values  # timings are not scores
+
+
+def test_seeds_live_in_separate_folders_with_the_same_budget(toy, table):
+    root, _, profile, _ = toy
+    for seed, folder in [(0, root / "runs" / "toy-model"),
+                         (1, root / "runs" / "toy-model" / "seed-1")]:
+        assert study.run_root(profile, toy[1], seed, root / "runs") == folder
+        for stage in ("baseline", "stabilised", "sequential", "gradient_ascent"):
+            assert checkpoints.read_settings(folder, stage)["seed"] == seed
+    rows = table[(table["term"] == "train_steps") & (table["method"] == "gradient_ascent")]
+    steps = rows.set_index(["seed", "stage"])["value"]
+    steps = pd.concat([steps, table[(table["term"] == "train_steps")
+                                    & (table["stage"] == "sequential")]
+                       .set_index(["seed", "stage"])["value"]])
+    assert steps[(0, "sequential")] == steps[(0, "gradient_ascent")] == 4
+    assert steps[(0, "baseline")] == profile.finetune.steps
+    base = table[(table["term"] == "forget_regurgitation") & (table["stage"] == "baseline")]
+    assert base.groupby("seed")["value"].nunique().max() == 1  # one baseline per seed
+
+
+def test_second_run_reads_the_cache(toy, table, monkeypatch):
+    root, model, profile, small = toy
+    monkeypatch.setattr(study, "load_general", lambda: small)
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("a cached stage was evaluated again")
+
+    monkeypatch.setattr(study, "evaluate_model", no_evaluation)
+    again = study.run_study(profile, [model], ["sequential", "gradient_ascent"], [0, 1],
+                            out=root / "runs", progress=False)
+    assert again.equals(table)
+
+
+def test_summarise_gives_mean_and_std_over_seeds(table):
+    summary = study.summarise(table)
+    row = summary[(summary["method"] == "sequential") & (summary["stage"] == "sequential")
+                  & (summary["term"] == "retain_regurgitation")].iloc[0]
+    values = table[(table["stage"] == "sequential")
+                   & (table["term"] == "retain_regurgitation")]["value"]
+    assert row["n"] == 2
+    assert row["mean"] == pytest.approx(values.mean())
+    assert row["std"] == pytest.approx(values.std(ddof=1), nan_ok=True)
+
+
+def test_stage_table_has_one_row_per_stage(table):
+    wide = study.stage_table(table, ["forget_regurgitation", "final_score"])
+    assert list(wide.index.get_level_values("stage")) == [
+        "baseline", "stabilised", "sequential", "gradient_ascent"]
+    assert list(wide.columns) == ["forget_regurgitation", "final_score"]
+    spread = study.stage_table(table, ["final_score"], spread=True)
+    assert "±" in spread.iloc[0, 0]
+    assert study.score(table, "final_score", "baseline") == pytest.approx(
+        table[(table["term"] == "final_score") & (table["stage"] == "baseline")
+              & (table["method"] == "sequential")]["value"].mean())
+
+
+def test_utility_relative_is_against_the_baseline():
+    assert study._with_relative({"utility": 0.3}, 0.6)["utility_relative"] == 0.5
+    assert math.isnan(study._with_relative({"utility": 0.3}, 0.0)["utility_relative"])
+
+
+def test_requests_are_scored_one_by_one(toy, monkeypatch):
+    root, model, profile, small = toy
+    monkeypatch.setattr(study, "load_general", lambda: small)
+    requests = study.run_requests(profile, model, n_requests=2, out=root / "runs",
+                                  progress=False)
+    assert list(dict.fromkeys(requests["stage"])) == ["baseline", "request-1", "request-2"]
+    terms = set(requests["term"])
+    assert {"request-1/regurgitation", "request-2/knowledge", "retain_regurgitation",
+            "utility_relative", "final_score"} <= terms
+    folder = root / "runs" / "toy-model"
+    assert checkpoints.read_settings(folder, "request-2")["request"] == 2
+    figure = study.request_plot(requests, save=root / "requests.png")
+    assert (root / "requests.png").stat().st_size > 0 and figure.axes
+
+
+def test_plots_and_mia_losses(toy, table):
+    root, model, profile, _ = toy
+    figure = study.seed_plot(table[table["method"] == "sequential"], save=root / "seeds.png")
+    assert len(figure.axes) >= 4 and (root / "seeds.png").exists()
+    losses = study.read_mia_losses(profile, "sequential", model, out=root / "runs")
+    assert len(losses["member"]) == 6 and len(losses["nonmember"]) == 3
+
+
+def test_bad_input_is_one_clear_error(toy, table):
+    with pytest.raises(CourseError, match="unknown method 'ascend'"):
+        study.method_stages("ascend")
+    with pytest.raises(CourseError, match="none of"):
+        study.stage_table(table, ["no_such_term"])
+    with pytest.raises(CourseError, match="evaluate 'npo' first"):
+        study.read_mia_losses(toy[2], "npo", toy[1], out=toy[0] / "runs")
