@@ -231,6 +231,8 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="at most, batch 8, stop check every 5")
     parser.add_argument("--unlearn-lr", type=float, default=5e-4)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--report-only", action="store_true",
+                        help="summarise the rows already in --runs, train nothing")
     parser.add_argument("--runs", type=Path, default=Path("/tmp/quality-runs"),
                         help="checkpoints and rows.jsonl (not in the project)")
     parser.add_argument("--out", type=Path, default=None,
@@ -252,18 +254,21 @@ def main(argv: list[str] | None = None) -> dict | None:
     out = args.runs / (f"{args.data}-quick" if args.quick else args.data)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    for seed in seeds:
+    for seed in seeds if not args.report_only else []:
         for model in models:
             run_unit(profile, args.data, source, model, seed, out, methods,
                      not args.no_share_baseline)
-    summary = summarise(read_rows(out, args.data))
+    rows = read_rows(out, args.data)
+    summary = summarise(rows)
+    units = sorted({(r["model"], r["seed"]) for r in rows})
     found = targets(summary)
     print_summary(summary, found)
     path = args.out or BENCH_DIR / f"quality-{args.data}.json"
     return write_result(path, "quality.py", argv, {
         "quick": args.quick, "data": args.data, "source": source,
         "max_docs_per_task": profile.max_docs_per_task, "models": list(models),
-        "seeds": list(seeds), "methods": list(methods),
+        "seeds": list(seeds), "methods": list(methods), "report_only": args.report_only,
+        "units_done": [f"{m} seed {k}" for m, k in units],
         "profile": {"finetune": vars(profile.finetune), "stabilise": vars(profile.stabilise),
                     "unlearn": vars(profile.unlearn), "eval": vars(profile.eval)},
         "shared_baseline": not args.no_share_baseline, "threads": args.threads,

@@ -139,6 +139,10 @@ SHORT = {"final_score": "final", "task_aggregate": "task agg.", "mia_score": "MI
          "retain_knowledge": "retain know.", "perplexity": "ppl", "train_steps": "steps"}
 
 
+DIGITS = {"perplexity": 1, "train_steps": 0}
+OFFICIAL = "task/terms/"  # companion.study's names of the twelve official terms
+
+
 def cell(stats: dict | None, digits: int = 3) -> str:
     """'mean ± std' of a summary entry."""
     if not stats:
@@ -149,9 +153,14 @@ def cell(stats: dict | None, digits: int = 3) -> str:
 def render_quality(r: dict) -> str:
     """Headline terms, every official term, and the targets, per model."""
     parts = [f"Data: `{r['data']}` ({r['source']}); max_docs_per_task = "
-             f"{r['max_docs_per_task']} (None = all documents); seeds {r['seeds']}; "
-             f"models {', '.join(r['models'])}; wall {r['wall_seconds'] / 60:.0f} min "
-             f"({r['threads']} thread). Budgets: baseline {r['profile']['finetune']['steps']}"
+             f"{r['max_docs_per_task']} (None = all documents); model x seed units done: "
+             f"{', '.join(r.get('units_done', []))}; "
+             + ("summarised from saved rows; " if r.get("report_only") else
+                f"wall {r['wall_seconds'] / 60:.0f} min; ")
+             + f"{r['threads']} thread; baseline "
+             + ("trained once per model (seed 0) and shared by the seeds, which vary the "
+                "unlearning runs" if r.get("shared_baseline") else "trained per seed")
+             + f". Budgets: baseline {r['profile']['finetune']['steps']}"
              f" steps x {r['profile']['finetune']['batch_size']} (lr "
              f"{r['profile']['finetune']['lr']}), stabilise "
              f"{r['profile']['stabilise']['steps']} x {r['profile']['stabilise']['batch_size']},"
@@ -164,15 +173,16 @@ def render_quality(r: dict) -> str:
              f"{r['profile']['eval']['max_new_tokens']}. Mean ± std over seeds."]
     for model, stages in r["summary"].items():
         terms = list(SHORT)
-        rows = [[stage, *[cell(s.get(t), 1 if t in ("perplexity", "train_steps") else 3)
+        rows = [[stage, *[cell(s.get(t), DIGITS.get(t, 3))
                           for t in terms], *stamp(r)] for stage, s in stages.items()]
         parts.append(f"**{model}**\n\n" + table(["stage", *SHORT.values(), "command",
                                                   "machine", "date"], rows))
-        official = sorted({t for s in stages.values() for t in s if t.startswith("term/")})
+        official = [t for t in dict.fromkeys(t for s in stages.values() for t in s)
+                    if t.startswith(OFFICIAL)]
         rows = [[stage, *[cell(s.get(t)) for t in official], *stamp(r)]
                 for stage, s in stages.items()]
-        names = [t[5:].replace("regurgitation", "reg").replace("knowledge", "know")
-                 for t in official]
+        names = [t[len(OFFICIAL):].replace("regurgitation", "reg").replace(
+                 "knowledge", "know") for t in official]
         parts.append(f"Official terms of {model} (forget terms already inverted, 1 - "
                      "mean; the task aggregate is their harmonic mean)\n\n"
                      + table(["stage", *names, "command", "machine", "date"], rows))
@@ -200,6 +210,10 @@ def render(out_dir: Path) -> str:
     found += [(f"Quality on {'SemEval-2025 public data' if d == 'semeval' else 'bundled data'}"
                f" (bench/quality.py --data {d})", f"quality-{d}", render_quality)
               for d in QUALITY_DATA]
+    main = {f"quality-{d}.json" for d in QUALITY_DATA}
+    found += [(f"Quality follow-up: {p.stem} (bench/quality.py, other settings)", p.stem,
+               render_quality) for p in sorted(out_dir.glob("quality-*.json"))
+              if p.name not in main]
     for title, name, fn in found:
         record = load(out_dir, name)
         body = fn(record) if record else "Not run yet."

@@ -51,7 +51,7 @@ def _call(fn: Callable, args: tuple, shown: str, hint: str):
     try:
         return fn(*args)
     except NotImplementedError as error:
-        raise ExerciseError(f"not done yet: {error or hint}") from None
+        raise ExerciseError(f"not done yet: {str(error) or hint}") from None
     except Exception as error:  # the learner's bug, reported in one line
         _fail(f"{shown} raised {type(error).__name__}: {error}", hint)
 
@@ -198,8 +198,8 @@ def mean_token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def check_token_nll(fn) -> bool:
     """`mean_token_nll(logits, labels)`: shift by one, mean cross-entropy, skip -100."""
-    hint = ("position t predicts token t+1: compare logits[:, :-1] with labels[:, 1:] "
-            "(F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100))")
+    hint = ("position t predicts token t+1: compare logits[:, :-1] with labels[:, 1:]; "
+            "F.cross_entropy wants the vocabulary in dim 1, and ignore_index=-100")
     model, batch = _tiny_gpt2(), _batch(ROWS)
     logits = model(input_ids=batch["input_ids"],
                    attention_mask=batch["attention_mask"]).logits  # (batch, seq, vocab)

@@ -67,11 +67,11 @@ def method_stages(method: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- one stage's scores
-def _fingerprint(profile: Profile, root: Path, stage: str, data: str, extra) -> dict:
+def _fingerprint(profile: Profile, root: Path, stage: str, data: str) -> dict:
     """What an evaluation depends on: the checkpoint's save time, the data, the config."""
     saved = (checkpoints.stage_dir(root, stage) / "settings.json").stat().st_mtime_ns
     return {"checkpoint": saved, "data": data, "docs": profile.max_docs_per_task,
-            "eval": asdict(profile.eval), "extra": extra}
+            "eval": asdict(profile.eval)}
 
 
 def _read_cache(root: Path) -> dict:
@@ -99,6 +99,8 @@ def request_scores(root: Path, stage: str, requests: list[list[str]]) -> dict:
     home = {doc: k for k, docs in enumerate(requests, start=1) for doc in docs}
     scores: dict[str, list[float]] = {}
     path = root / f"generations-{stage}.jsonl"
+    if not path.exists():
+        raise CourseError(f"{path} is missing: delete {root / CACHE} to evaluate again")
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         k = home.get(document_id(row["id"])) if row["subset"] == "forget_train" else None
@@ -109,28 +111,25 @@ def request_scores(root: Path, stage: str, requests: list[list[str]]) -> dict:
 
 
 def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path,
-                 data: str, benchmark, general, requests=None,
-                 progress: bool = True) -> dict[str, float]:
+                 data: str, benchmark, general, progress: bool = True) -> dict[str, float]:
     """{term: value} of one stage: built if missing, evaluated once, then cached."""
     cache = _read_cache(root)
     if checkpoints.has_stage(root, stage):
-        key = _fingerprint(profile, root, stage, data, requests)
+        key = _fingerprint(profile, root, stage, data)
         if cache.get(stage, {}).get("key") == key:
             return cache[stage]["terms"]
     net, tokenizer = ensure_stage(profile, stage, model, seed, data, root,
                                   progress=progress)
     terms = evaluate_model(net, tokenizer, benchmark, profile.eval, stage=stage,
                            general=general, utility_items=_utility_items(net), out=root,
-                           baseline=1.0, progress=progress)  # relative: the caller's job
+                           progress=progress)  # utility_relative: redone by the caller
     flat = results_table({"run": {"stages": {stage: terms}}})
     values = {t: v for t, v in zip(flat["term"], flat["value"]) if t not in SKIPPED}
     values.pop("utility_relative", None)
     values["train_steps"] = float(checkpoints.read_settings(root, stage)
                                   .get("result", {}).get("steps", math.nan))
-    if requests is not None:
-        values.update(request_scores(root, stage, requests))
     cache = _read_cache(root)
-    cache[stage] = {"key": _fingerprint(profile, root, stage, data, requests),
+    cache[stage] = {"key": _fingerprint(profile, root, stage, data),
                     "terms": values}
     _write_cache(root, cache)
     return values
@@ -189,8 +188,10 @@ def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUEST
         if not checkpoints.has_stage(root, stage):  # request-k makes request-1..n
             ensure_stage(profile, stage, model, seed, data, root, progress=progress,
                          n_requests=n_requests)
-        values = stage_scores(profile, model, seed, stage, root, data, benchmark,
-                              general, requests, progress)
+        _check_requests(root, stage, n_requests)
+        values = {**stage_scores(profile, model, seed, stage, root, data, benchmark,
+                                 general, progress),
+                  **request_scores(root, stage, requests)}  # read from the generations
         base = scores["baseline"]["utility"] if scores else values["utility"]
         scores[stage] = _with_relative(values, base)
         _announce(model, seed, stage, scores[stage])
@@ -199,14 +200,52 @@ def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUEST
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def _check_requests(root: Path, stage: str, n_requests: int) -> None:
+    """A saved request-k must come from a split into the same number of requests."""
+    saved = checkpoints.read_settings(root, stage).get("n_requests", n_requests)
+    if stage != "baseline" and saved != n_requests:
+        raise CourseError(f"{checkpoints.stage_dir(root, stage)} is from a split into "
+                          f"{saved} requests, not {n_requests}: pass n_requests={saved} "
+                          "or another out folder")
+
+
+def evaluate_stage(profile, stage: str, model=None, seed: int = 0, data=None, out=None,
+                   progress: bool = True) -> dict[str, float]:
+    """{term: value} of one stage (built if missing); cached, so run_study reuses it."""
+    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    model, data = model or profile.model, str(data or profile.data)
+    root, general = run_root(profile, model, seed, out), load_general()
+    benchmark = load_benchmark(data, profile.max_docs_per_task)
+    base = stage_scores(profile, model, seed, "baseline", root, data, benchmark, general,
+                        progress=progress)  # first: report.json's relative utility
+    values = base if stage == "baseline" else stage_scores(
+        profile, model, seed, stage, root, data, benchmark, general, progress=progress)
+    return _with_relative(values, base["utility"])
+
+
+def _evaluated(profile, stage: str, model, seed: int, out, name: str) -> Path:
+    """Path of a file that evaluating `stage` wrote, or a CourseError saying what to do."""
+    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    path = run_root(profile, model or profile.model, seed, out) / name
+    if not path.exists():
+        raise CourseError(f"{path} is missing: evaluate {stage!r} first "
+                          "(study.evaluate_stage or run_study)")
+    return path
+
+
 def read_mia_losses(profile, stage: str, model=None, seed: int = 0,
                     out=None) -> dict[str, list[float]]:
     """{"member": [...], "nonmember": [...]} document losses of an evaluated stage."""
-    profile = profile if isinstance(profile, Profile) else load_profile(profile)
-    path = run_root(profile, model or profile.model, seed, out) / f"mia-{stage}.json"
-    if not path.exists():
-        raise CourseError(f"{path} is missing: evaluate {stage!r} first (run_study)")
+    path = _evaluated(profile, stage, model, seed, out, f"mia-{stage}.json")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_generations(profile, stage: str, model=None, seed: int = 0,
+                     out=None) -> list[dict]:
+    """The scored items of an evaluated stage: subset, id, task, split, kind, input,
+    reference, generation, score."""
+    path = _evaluated(profile, stage, model, seed, out, f"generations-{stage}.jsonl")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 # ---------------------------------------------------------------- summaries
@@ -238,6 +277,29 @@ def _spread(mean: float, std: float, digits: int) -> str:
     if math.isnan(std):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def term_table(scores: dict[str, float]) -> pd.DataFrame:
+    """The split x task x kind terms of one stage: raw mean and the harmonic-mean term."""
+    rows = [{"split": split, "task": task, "kind": kind, "mean": value,
+             "term": scores[f"task/terms/{split}/{task}/{kind}"]}
+            for key, value in scores.items() if key.startswith("task/means/")
+            for split, task, kind in [key[len("task/means/"):].split("/")]]
+    if not rows:
+        raise CourseError("no task/means/... terms: pass the scores of an evaluated stage")
+    return pd.DataFrame(rows)
+
+
+def kept(table: pd.DataFrame, term: str = "retain_regurgitation",
+         stage: str = "sequential") -> pd.DataFrame:
+    """Per model and seed: `term` at `stage`, at the baseline, and their ratio (kept)."""
+    once = table.drop_duplicates(["model", "seed", "stage", "term"])
+    rows = once[once["term"] == term].pivot(index=["model", "seed"], columns="stage",
+                                            values="value")
+    if stage not in rows or "baseline" not in rows:
+        raise CourseError(f"the table needs {term!r} at 'baseline' and {stage!r}")
+    out = rows[["baseline", stage]].rename(columns={stage: "after"})
+    return out.assign(kept=out["after"] / out["baseline"]).reset_index()
 
 
 def score(table: pd.DataFrame, term: str, stage: str, **where) -> float:

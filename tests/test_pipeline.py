@@ -9,7 +9,8 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion import checkpoints
 from companion.config import CourseError, TrainConfig, UnlearnConfig, load_profile
-from companion.data import COLUMNS, document_id, load_benchmark, write_jsonl_layout
+from companion.data import (COLUMNS, document_id, load_benchmark, load_general,
+                            training_texts, write_jsonl_layout)
 from companion.models import save_model, train_tokenizer
 from companion.pipeline import (baseline_texts, ensure_stage, method_config, run_stage,
                                 sequential_requests, split_requests)
@@ -125,3 +126,15 @@ def test_sequential_requests_save_one_checkpoint_per_request(setup, tmp_path):
     second = checkpoints.read_settings(tmp_path, "request-2")
     assert second["request"] == 2 and second["documents"] == 3
     assert second["stabilise"]["steps"] == profile.stabilise.steps
+
+
+def test_baseline_texts_add_general_text_only_for_presets(setup):
+    benchmark = setup[2]
+    items = (training_texts(benchmark["forget_train"])
+             + training_texts(benchmark["retain_train"]))
+    assert baseline_texts(benchmark, "gpt2") == items  # pretrained: items only
+    texts = baseline_texts(benchmark, "tiny-gpt2")
+    corpus = [t for t in texts if t not in items]
+    assert 0 < len(corpus) <= 2 * len(items)
+    assert texts[: len(corpus)] == list(load_general()["corpus"]["text"])[: len(corpus)]
+    assert abs((len(texts) - len(corpus)) / len(texts) - 0.5) < 0.1  # items ~ half
