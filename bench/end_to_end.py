@@ -1,4 +1,4 @@
-"""End to end: every notebook's time and the whole course's, per profile, and peak memory.
+"""End to end: each notebook's time and the whole course's, per profile; peak memory.
 
     .venv/bin/python bench/end_to_end.py [--profiles smoke offline] [--quick]
 
@@ -61,7 +61,8 @@ def measure_one(profile: str, runs: Path, folder: Path | None) -> dict:
                "run_course; run_course(sys.argv[1], folder=sys.argv[2])", profile,
                str(folder)]
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True)
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
     return {"returncode": done.returncode, "wall_seconds": round(seconds, 1),
@@ -78,7 +79,8 @@ def measure(profile: str, quick: bool) -> dict:
             folder.mkdir()
             (folder / "00_quick.ipynb").write_text(json.dumps(QUICK_NOTEBOOK))
         helper = subprocess.run(
-            [sys.executable, __file__, "--helper", profile, str(runs), str(folder or "")],
+            [sys.executable, __file__, "--helper", profile, str(runs),
+             str(folder or "")],
             cwd=PROJECT_ROOT, capture_output=True, text=True)
         if helper.returncode != 0:
             return {"profile": profile, "error": helper.stderr.strip()[-300:]}
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     args = parser.parse_args(argv)
     if args.helper:  # inside the helper process: run one course, print JSON
         profile, runs, folder = args.helper
-        print(json.dumps(measure_one(profile, Path(runs), Path(folder) if folder else None)))
+        notebooks = Path(folder) if folder else None
+        print(json.dumps(measure_one(profile, Path(runs), notebooks)))
         return None
     if not args.quick and not course_notebooks():
         print(f"skipped: no notebooks named like 00_name.ipynb in {NOTEBOOKS} yet")

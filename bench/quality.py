@@ -1,8 +1,8 @@
 """Quality: sequential unlearning vs gradient ascent, difference, NPO and KL, per seed.
 
-    .venv/bin/python bench/quality.py --data semeval [--seeds 0 1 2] [--max-docs-per-task 4]
+    .venv/bin/python bench/quality.py --data semeval [--seeds 0 1 2]
     .venv/bin/python bench/quality.py --data bundled
-    .venv/bin/python bench/quality.py --quick            # seconds: a smoke of the script
+    .venv/bin/python bench/quality.py --quick        # seconds: a smoke of the script
 
 For each model preset and seed: a baseline fine-tuned on forget_train +
 retain_train (plus the bundled general text, as the pipeline does for presets),
@@ -170,19 +170,22 @@ def targets(summary: dict) -> list[dict]:
     for model in summary:
         seq = lambda t: _mean(summary, model, "sequential", t)  # noqa: E731
         base = lambda t: _mean(summary, model, "baseline", t)  # noqa: E731
-        best = max(BASELINES, key=lambda s: _mean(summary, model, s, "final_score") or -1)
+        finals = {s: _mean(summary, model, s, "final_score") for s in BASELINES}
+        best = max(finals, key=lambda s: finals[s] if finals[s] is not None else -1)
         add(f"sequential final > best baseline method ({best})", model,
-            seq("final_score"), _mean(summary, model, best, "final_score"),
-            (seq("final_score") or 0) > (_mean(summary, model, best, "final_score") or 0))
+            seq("final_score"), finals[best],
+            (seq("final_score") or 0) > (finals[best] or 0))
         add("forget regurgitation <= 0.1", model, seq("forget_regurgitation"), 0.1,
             (seq("forget_regurgitation") or 1) <= 0.1)
         kept = (seq("retain_regurgitation") / base("retain_regurgitation")
                 if base("retain_regurgitation") else None)
         add("retain regurgitation kept >= 90 % of baseline", model, kept, 0.9,
             kept is not None and kept >= 0.9)
-        add("MIA score >= 0.8", model, seq("mia_score"), 0.8, (seq("mia_score") or 0) >= 0.8)
+        add("MIA score >= 0.8", model, seq("mia_score"), 0.8,
+            (seq("mia_score") or 0) >= 0.8)
         use = seq("utility") / base("utility") if base("utility") else None
-        add("utility >= 95 % of baseline", model, use, 0.95, use is not None and use >= 0.95)
+        add("utility >= 95 % of baseline", model, use, 0.95,
+            use is not None and use >= 0.95)
     if all(m in summary for m in MODELS[:2]):
         big, small = MODELS[0], MODELS[1]
         for term in ("retain_regurgitation", "utility"):
@@ -200,8 +203,8 @@ def print_summary(summary: dict, found: list[dict]) -> None:
     for model, stages in summary.items():
         print(f"\n{model}: " + "  ".join(f"{c[:14]:>15}" for c in cols))
         for stage, terms in stages.items():
-            cells = [f"{terms[c]['mean']:.3f}±{terms[c]['std']:.3f}" if c in terms else "-"
-                     for c in cols]
+            cells = [f"{terms[c]['mean']:.3f}±{terms[c]['std']:.3f}" if c in terms
+                     else "-" for c in cols]
             print(f"  {stage:20s}" + "  ".join(f"{x:>15}" for x in cells))
     for t in found:
         verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
@@ -218,7 +221,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--data", choices=("semeval", "bundled"), default="semeval")
     parser.add_argument("--quick", action="store_true", help="a tiny slice, seconds")
     parser.add_argument("--models", nargs="+", default=None, help=f"default {MODELS}")
-    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default 0 1 2")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="default 0 1 2")
     parser.add_argument("--max-docs-per-task", type=int, default=None,
                         help="first N documents per task and split (see SIZES)")
     parser.add_argument("--finetune-steps", type=int, default=None,
@@ -269,7 +273,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         "max_docs_per_task": profile.max_docs_per_task, "models": list(models),
         "seeds": list(seeds), "methods": list(methods), "report_only": args.report_only,
         "units_done": [f"{m} seed {k}" for m, k in units],
-        "profile": {"finetune": vars(profile.finetune), "stabilise": vars(profile.stabilise),
+        "profile": {"finetune": vars(profile.finetune),
+                    "stabilise": vars(profile.stabilise),
                     "unlearn": vars(profile.unlearn), "eval": vars(profile.eval)},
         "shared_baseline": not args.no_share_baseline, "threads": args.threads,
         "wall_seconds": round(time.perf_counter() - start, 1),

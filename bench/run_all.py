@@ -44,8 +44,8 @@ def run_benchmark(name: str, out_dir: Path, quick: bool) -> None:
         import quality
         for data in QUALITY_DATA[1:] if quick else QUALITY_DATA:  # quick: bundled
             extra = ["--runs", str(out_dir / "quality-runs")] if quick else []
-            quality.main(flag + extra + ["--data", data,
-                                         "--out", str(out_dir / f"quality-{data}.json")])
+            out = out_dir / f"quality-{data}.json"
+            quality.main(flag + extra + ["--data", data, "--out", str(out)])
 
 
 def run_eval_speed(out_dir: Path, quick: bool) -> None:
@@ -54,7 +54,7 @@ def run_eval_speed(out_dir: Path, quick: bool) -> None:
     argv, out = sys.argv, eval_speed.OUT
     sys.argv = ["bench/eval_speed.py"] + (["--items", "4", "--max-new-tokens", "4"]
                                           if quick else [])
-    eval_speed.OUT = out_dir / "eval_speed.json"  # quick results never replace real ones
+    eval_speed.OUT = out_dir / "eval_speed.json"  # quick never replaces real results
     try:
         eval_speed.main()
     finally:
@@ -92,7 +92,8 @@ def render_train_speed(r: dict) -> str:
              f"{x['batch_size']} x {x['seq_len']}",
              f"{x['measured_steps']} ({x['warmup_steps']})",
              f"{x['companion_tokens_per_s']:.0f}", f"{x['trainer_tokens_per_s']:.0f}",
-             f"**{x['ratio']:.2f}** ({', '.join(f'{v:.2f}' for v in x['ratio_per_repeat'])})",
+             f"**{x['ratio']:.2f}** ("
+             + ", ".join(f"{v:.2f}" for v in x["ratio_per_repeat"]) + ")",
              "met" if x["ratio"] >= 1.0 else "missed",
              f"{x['mfu_6n']:.1%} / {x['mfu_6n_attention']:.1%}", *stamp(r)]
             for x in r["results"]]
@@ -110,7 +111,8 @@ def render_eval_speed(r: dict) -> str:
     """Batched vs one-at-a-time generation, as bench/eval_speed.py measured it."""
     row = [r.get("model"), r.get("items"), r.get("max_new_tokens"), r.get("batch_size"),
            r.get("batched_items_per_s"), r.get("single_items_per_s"),
-           f"**{r.get('speedup')}x**", "met" if (r.get("speedup") or 0) >= 4 else "missed",
+           f"**{r.get('speedup')}x**",
+           "met" if (r.get("speedup") or 0) >= 4 else "missed",
            r.get("identical_outputs"), *stamp(r)]
     return table(["model", "items", "max new tokens", "batch", "batched items/s",
                   "one-at-a-time items/s", "speed-up", "target >= 4x",
@@ -122,21 +124,23 @@ def render_end_to_end(r: dict) -> str:
     rows = []
     for p in r["profiles"]:
         for nb in p.get("notebooks", []):
-            rows.append([p["profile"], nb["notebook"], f"{nb['seconds']:.1f}", nb["status"],
-                         "", *stamp(r)])
+            rows.append([p["profile"], nb["notebook"], f"{nb['seconds']:.1f}",
+                         nb["status"], "", *stamp(r)])
         rows.append([p["profile"], "**whole course**", f"**{p.get('total_seconds')}**",
-                     "ok" if p.get("all_ok") else f"failed (exit {p.get('returncode')})",
+                     "ok" if p.get("all_ok")
+                     else f"failed (exit {p.get('returncode')})",
                      f"{p.get('peak_rss_mib')} MiB", *stamp(r)])
     return (table(["profile", "notebook", "seconds", "status", "peak RSS", "command",
                    "machine", "date"], rows)
-            + "\n\nPeak RSS: the largest single process of the tree (course runner or a "
-              "kernel), from getrusage(RUSAGE_CHILDREN).ru_maxrss.")
+            + "\n\nPeak RSS: the largest single process of the tree (course runner "
+              "or a kernel), from getrusage(RUSAGE_CHILDREN).ru_maxrss.")
 
 
 SHORT = {"final_score": "final", "task_aggregate": "task agg.", "mia_score": "MIA",
          "utility": "utility", "forget_regurgitation": "forget reg.",
          "retain_regurgitation": "retain reg.", "forget_knowledge": "forget know.",
-         "retain_knowledge": "retain know.", "perplexity": "ppl", "train_steps": "steps"}
+         "retain_knowledge": "retain know.", "perplexity": "ppl",
+         "train_steps": "steps"}
 
 
 DIGITS = {"perplexity": 1, "train_steps": 0}
@@ -150,69 +154,72 @@ def cell(stats: dict | None, digits: int = 3) -> str:
     return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
 
 
+def quality_header(r: dict) -> str:
+    """One paragraph: data, slice, units done, baseline sharing and every budget."""
+    f, st, u = (r["profile"][k] for k in ("finetune", "stabilise", "unlearn"))
+    how = ("summarised from saved rows" if r.get("report_only")
+           else f"wall {r['wall_seconds'] / 60:.0f} min")
+    base = ("trained once per model (seed 0) and shared by the seeds, which vary "
+            "the unlearning runs" if r.get("shared_baseline") else "trained per seed")
+    return (f"Data: `{r['data']}` ({r['source']}); max_docs_per_task = "
+            f"{r['max_docs_per_task']} (None = all documents). Units (model x seed) "
+            f"done: {', '.join(r.get('units_done', []))}; {how}; {r['threads']} "
+            f"thread. Baseline {base}. Budgets: baseline {f['steps']} steps x "
+            f"{f['batch_size']} (lr {f['lr']}); stabilise {st['steps']} x "
+            f"{st['batch_size']}; unlearning at most {u['steps']} x {u['batch_size']} "
+            f"(lr {u['lr']}), stopped at forget regurgitation <= "
+            f"{u['stop_regurgitation']} (checked every {u['check_every']}); "
+            f"max_length {f['max_length']}; max_new_tokens "
+            f"{r['profile']['eval']['max_new_tokens']}. Mean ± std over seeds.")
+
+
 def render_quality(r: dict) -> str:
     """Headline terms, every official term, and the targets, per model."""
-    parts = [f"Data: `{r['data']}` ({r['source']}); max_docs_per_task = "
-             f"{r['max_docs_per_task']} (None = all documents); model x seed units done: "
-             f"{', '.join(r.get('units_done', []))}; "
-             + ("summarised from saved rows; " if r.get("report_only") else
-                f"wall {r['wall_seconds'] / 60:.0f} min; ")
-             + f"{r['threads']} thread; baseline "
-             + ("trained once per model (seed 0) and shared by the seeds, which vary the "
-                "unlearning runs" if r.get("shared_baseline") else "trained per seed")
-             + f". Budgets: baseline {r['profile']['finetune']['steps']}"
-             f" steps x {r['profile']['finetune']['batch_size']} (lr "
-             f"{r['profile']['finetune']['lr']}), stabilise "
-             f"{r['profile']['stabilise']['steps']} x {r['profile']['stabilise']['batch_size']},"
-             f" unlearning at most {r['profile']['unlearn']['steps']} x "
-             f"{r['profile']['unlearn']['batch_size']} (lr {r['profile']['unlearn']['lr']}, "
-             f"stop at forget regurgitation <= "
-             f"{r['profile']['unlearn']['stop_regurgitation']}, checked every "
-             f"{r['profile']['unlearn']['check_every']}), max_length "
-             f"{r['profile']['finetune']['max_length']}, max_new_tokens "
-             f"{r['profile']['eval']['max_new_tokens']}. Mean ± std over seeds."]
+    parts, stamped = [quality_header(r)], ["command", "machine", "date"]
     for model, stages in r["summary"].items():
-        terms = list(SHORT)
-        rows = [[stage, *[cell(s.get(t), DIGITS.get(t, 3))
-                          for t in terms], *stamp(r)] for stage, s in stages.items()]
-        parts.append(f"**{model}**\n\n" + table(["stage", *SHORT.values(), "command",
-                                                  "machine", "date"], rows))
+        rows = [[stage, *[cell(s.get(t), DIGITS.get(t, 3)) for t in SHORT], *stamp(r)]
+                for stage, s in stages.items()]
+        parts.append(f"**{model}**\n\n"
+                     + table(["stage", *SHORT.values(), *stamped], rows))
         official = [t for t in dict.fromkeys(t for s in stages.values() for t in s)
                     if t.startswith(OFFICIAL)]
         rows = [[stage, *[cell(s.get(t)) for t in official], *stamp(r)]
                 for stage, s in stages.items()]
         names = [t[len(OFFICIAL):].replace("regurgitation", "reg").replace(
                  "knowledge", "know") for t in official]
-        parts.append(f"Official terms of {model} (forget terms already inverted, 1 - "
-                     "mean; the task aggregate is their harmonic mean)\n\n"
-                     + table(["stage", *names, "command", "machine", "date"], rows))
-    rows = [[t["model"], t["target"], "-" if t["value"] is None else f"{t['value']:.3f}",
-             f"{t['threshold']:.3f}" if isinstance(t["threshold"], float) else
-             t["threshold"], {True: "met", False: "**missed**", None: "n/a"}[t["met"]],
-             *stamp(r)] for t in r["targets"]]
+        parts.append(f"Official terms of {model} (forget terms already inverted, "
+                     "1 - mean; the task aggregate is their harmonic mean)\n\n"
+                     + table(["stage", *names, *stamped], rows))
+    verdicts = {True: "met", False: "**missed**", None: "n/a"}
+    rows = [[t["model"], t["target"], number(t["value"]), number(t["threshold"]),
+             verdicts[t["met"]], *stamp(r)] for t in r["targets"]]
     parts.append("Targets (measured on the means, not asserted)\n\n" + table(
-        ["model", "target", "measured", "threshold", "verdict", "command", "machine",
-         "date"], rows))
+        ["model", "target", "measured", "threshold", "verdict", *stamped], rows))
     return "\n\n".join(parts)
+
+
+def number(value) -> str:
+    """A float to 3 decimals; anything else as it is."""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def render(out_dir: Path) -> str:
     """The generated part of RESULTS.md: one section per benchmark found in out_dir."""
-    sections = ["# Benchmark results\n\nWritten by `bench/run_all.py` from the JSON files "
-                "beside this one (`make bench`; `--render-only` re-renders). Every row "
-                "names its command, machine and date."]
+    sections = ["# Benchmark results\n\nWritten by `bench/run_all.py` from the JSON "
+                "files beside this one (`make bench`; `--render-only` re-renders). "
+                "Every row names its command, machine and date."]
     found = [("Training throughput (bench/train_speed.py)", "train_speed",
               render_train_speed),
              ("Evaluation throughput (bench/eval_speed.py)", "eval_speed",
               render_eval_speed),
              ("End to end: the course per notebook (bench/end_to_end.py)", "end_to_end",
               render_end_to_end)]
-    found += [(f"Quality on {'SemEval-2025 public data' if d == 'semeval' else 'bundled data'}"
-               f" (bench/quality.py --data {d})", f"quality-{d}", render_quality)
-              for d in QUALITY_DATA]
+    names = {"semeval": "SemEval-2025 public data", "bundled": "bundled data"}
+    found += [(f"Quality on {names[d]} (bench/quality.py --data {d})", f"quality-{d}",
+               render_quality) for d in QUALITY_DATA]
     main = {f"quality-{d}.json" for d in QUALITY_DATA}
-    found += [(f"Quality follow-up: {p.stem} (bench/quality.py, other settings)", p.stem,
-               render_quality) for p in sorted(out_dir.glob("quality-*.json"))
+    found += [(f"Quality follow-up: {p.stem} (bench/quality.py, other settings)",
+               p.stem, render_quality) for p in sorted(out_dir.glob("quality-*.json"))
               if p.name not in main]
     for title, name, fn in found:
         record = load(out_dir, name)

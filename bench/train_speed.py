@@ -105,7 +105,7 @@ class StepTimes(TrainerCallback):
 
 def run_trainer(model, rows, config: TrainConfig, warmup: int, pad_id: int,
                 optim: str = "adamw_torch") -> float:
-    """Seconds of the steps after `warmup`, in transformers' Trainer, made comparable."""
+    """Seconds of the steps after `warmup` in transformers' Trainer, set up alike."""
     timer = StepTimes()
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
@@ -179,16 +179,16 @@ def mfu(result: dict, peak: float) -> dict:
 # ---------------------------------------------------------------- main
 
 
-def settings(quick: bool, repeats: int | None) -> list[tuple[str, TrainConfig, int, int]]:
-    """(model, config, warm-up steps, repeats) per model; --quick is a seconds-long smoke."""
+def settings(quick: bool, repeats: int | None) -> list[tuple]:
+    """(model, config, warm-up steps, repeats) per model; --quick: seconds long."""
     if quick:
         return [("tiny-gpt2", TrainConfig(steps=4, batch_size=4, lr=1e-3,
                                           max_length=32, log_every=1000), 1, 1)]
     return [("tiny-gpt2", TrainConfig(steps=25, batch_size=16, lr=1e-3,
                                       max_length=128, log_every=1000), 5, repeats or 3),
             # ~5 s/step alone on one thread, ~50 s/step at load 12: few steps
-            ("gpt2-small", TrainConfig(steps=4, batch_size=4, lr=5e-5,
-                                       max_length=128, log_every=1000), 1, repeats or 3)]
+            ("gpt2-small", TrainConfig(steps=4, batch_size=4, lr=5e-5, max_length=128,
+                                       log_every=1000), 1, repeats or 3)]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -205,19 +205,24 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = course_tokenizer()
     results = []
     for name, config, warmup, repeats in settings(args.quick, args.repeats):
-        rows = packed_rows(tokenizer, config.max_length, config.steps * config.batch_size)
+        n_rows = config.steps * config.batch_size
+        rows = packed_rows(tokenizer, config.max_length, n_rows)
         print(f"{name}: batch {config.batch_size} x {config.max_length} tokens, "
-              f"{config.steps - warmup} steps after {warmup} warm-up, {repeats} repeats, "
+              f"{config.steps - warmup} steps after {warmup} warm-up, {repeats} "
+              f"repeats, "
               f"{torch.get_num_threads()} threads")
         results.append(side_by_side(name, tokenizer, rows, config, warmup, repeats))
     size, tries = (256, 2) if args.quick else (4096, 7)
     peak = matmul_peak(size, tries)
-    print(f"fp32 matmul peak ({size} x {size}, best of {tries}): {peak / 1e9:.1f} GFLOP/s")
+    print(f"fp32 matmul peak ({size} x {size}, best of {tries}): "
+          f"{peak / 1e9:.1f} GFLOP/s")
     for result in results:
         result.update(mfu(result, peak))
-        print(f"{result['model']:>10}: companion {result['companion_tokens_per_s']:9.1f} "
+        print(f"{result['model']:>10}: companion "
+              f"{result['companion_tokens_per_s']:9.1f} "
               f"tokens/s, Trainer {result['trainer_tokens_per_s']:9.1f} tokens/s, "
-              f"ratio {result['ratio']:.3f} (target >= 1.0); MFU {result['mfu_6n']:.1%} "
+              f"ratio {result['ratio']:.3f} (target >= 1.0); "
+              f"MFU {result['mfu_6n']:.1%} "
               f"(6N), {result['mfu_6n_attention']:.1%} (6N + 12LTd)")
     return write_result(args.out, "train_speed.py", argv, {
         "quick": args.quick, "matmul_peak_flops": round(peak),

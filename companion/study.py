@@ -1,26 +1,29 @@
 """Comparisons: methods, model sizes, seeds and erasure requests, scored into one table.
 
 `run_study` gets (or trains) each model's baseline per seed, runs every unlearning
-method with the same budget (pipeline.method_config: `sequential` stabilises and
-then ascends on the profiled blocks; the other methods ascend on all blocks from
-the baseline), evaluates every stage the official way (evaluate.evaluate_model)
-and returns a tidy table
+method with the same budget (pipeline.method_config: `sequential` stabilises, then
+ascends on the profiled blocks; the other methods ascend on all blocks from the
+baseline), evaluates every stage the official way (evaluate.evaluate_model) and
+returns a tidy table
 
     model | seed | method | stage | term | value
 
 in which each method lists the stages on its path (baseline -> ... -> method), so
 plots.tradeoff draws one line per method. Every term is kept: the twelve
-split x task x kind terms (task/terms/..., raw means under task/means/...), the
+split x task x kind terms (task/terms/...; raw means under task/means/...), the
 task aggregate, MIA AUC and score, utility (and relative to the baseline),
-perplexity and the final score. Checkpoints live in runs/<profile>/<model> for
-seed 0 (where notebooks 01-03 put them) and in .../<model>/seed-<k> for others;
-evaluations are cached next to them (study.json) and redone when a stage changes.
+perplexity, the final score, and the optimiser steps a stage took (train_steps).
+
+Checkpoints live where the notebooks put them, runs/<profile>/<model>, for seed 0,
+and in runs/<profile>/<model>/seed-<k> for other seeds. Evaluations are cached next
+to them (study.json) and redone when a stage's checkpoint or the eval config changes.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,38 +31,44 @@ import pandas as pd
 import seaborn as sns
 
 from . import checkpoints
-from .plots import plt  # companion.plots picks a headless backend where needed
 from .config import CourseError, Profile, load_profile, run_dir
 from .data import document_id, load_benchmark, load_general
 from .evaluate import evaluate_model, load_general_knowledge, results_table
 from .models import PRESETS
 from .pipeline import N_REQUESTS, UNLEARN_STAGES, ensure_stage, split_requests
+from .plots import plt  # importing companion.plots picks a headless backend if needed
 
 COLUMNS = ["model", "seed", "method", "stage", "term", "value"]
 HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
             "retain_knowledge", "task_aggregate", "mia_auc", "mia_score", "utility",
             "utility_relative", "perplexity", "final_score"]
-CACHE = "study.json"  # evaluations of the stages of one run folder
-SKIPPED = ("seconds",)  # evaluation terms that are not scores
+CACHE = "study.json"  # the evaluations of the stages in one run folder
+SKIPPED = ("seconds",)  # evaluation terms that are timings, not scores
+REQUEST_TERM = re.compile(r"request-(\d+)/regurgitation")
 
 
 # ---------------------------------------------------------------- where runs live
+def _profile(profile) -> Profile:
+    return profile if isinstance(profile, Profile) else load_profile(profile)
+
+
 def model_label(model: str) -> str:
     """A folder-safe name: a local model folder's name, or the hub id with -- for /."""
     return Path(model).name if Path(model).is_dir() else model.replace("/", "--")
 
 
 def run_root(profile: Profile, model: str, seed: int, out=None) -> Path:
-    """runs/<profile>/<model> (or <out>/<model>) for seed 0, .../seed-<k> for others."""
-    base = Path(out) / model_label(model) if out is not None else run_dir(
-        profile.name, model_label(model))
+    """runs/<profile>/<model> (or <out>/<model>) for seed 0; .../seed-<k> otherwise."""
+    label = model_label(model)
+    base = Path(out) / label if out is not None else run_dir(profile.name, label)
     return base if seed == 0 else base / f"seed-{seed}"
 
 
-def method_stages(method: str) -> list[str]:
+def method_stages(method: str, intermediate: bool = True) -> list[str]:
     """The stages on a method's path: sequential stabilises first, the others do not."""
     if method == "sequential":
-        return ["baseline", "stabilised", "sequential"]
+        return ["baseline", "stabilised", "sequential"] if intermediate else [
+            "baseline", "sequential"]
     if method in UNLEARN_STAGES:
         return ["baseline", method]
     raise CourseError(f"unknown method {method!r}: choose from "
@@ -68,7 +77,7 @@ def method_stages(method: str) -> list[str]:
 
 # ---------------------------------------------------------------- one stage's scores
 def _fingerprint(profile: Profile, root: Path, stage: str, data: str) -> dict:
-    """What an evaluation depends on: the checkpoint's save time, the data, the config."""
+    """What an evaluation depends on: the checkpoint's save time, data, eval config."""
     saved = (checkpoints.stage_dir(root, stage) / "settings.json").stat().st_mtime_ns
     return {"checkpoint": saved, "data": data, "docs": profile.max_docs_per_task,
             "eval": asdict(profile.eval)}
@@ -89,70 +98,72 @@ def _write_cache(root: Path, cache: dict) -> None:
 
 
 def _utility_items(model):
-    """None (the bundled probe) for offline presets; real-world cloze items for GPT-2."""
+    """None (the bundled probe) for an offline preset; real-world items for GPT-2."""
     offline = model.config.vocab_size <= max(p.vocab_size for p in PRESETS.values())
     return None if offline else load_general_knowledge()
 
 
-def request_scores(root: Path, stage: str, requests: list[list[str]]) -> dict:
-    """Mean regurgitation/knowledge of each request's items, from the stage's generations."""
-    home = {doc: k for k, docs in enumerate(requests, start=1) for doc in docs}
-    scores: dict[str, list[float]] = {}
-    path = root / f"generations-{stage}.jsonl"
-    if not path.exists():
-        raise CourseError(f"{path} is missing: delete {root / CACHE} to evaluate again")
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        k = home.get(document_id(row["id"])) if row["subset"] == "forget_train" else None
-        if k is not None:
-            name = "regurgitation" if row["kind"] == "sc" else "knowledge"
-            scores.setdefault(f"request-{k}/{name}", []).append(row["score"])
-    return {key: sum(v) / len(v) for key, v in sorted(scores.items())}
-
-
 def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path,
-                 data: str, benchmark, general, progress: bool = True) -> dict[str, float]:
+                 data: str, benchmark, general, progress: bool = True) -> dict:
     """{term: value} of one stage: built if missing, evaluated once, then cached."""
-    cache = _read_cache(root)
     if checkpoints.has_stage(root, stage):
-        key = _fingerprint(profile, root, stage, data)
-        if cache.get(stage, {}).get("key") == key:
-            return cache[stage]["terms"]
+        cached = _read_cache(root).get(stage, {})
+        if cached.get("key") == _fingerprint(profile, root, stage, data):
+            return cached["terms"]
     net, tokenizer = ensure_stage(profile, stage, model, seed, data, root,
                                   progress=progress)
     terms = evaluate_model(net, tokenizer, benchmark, profile.eval, stage=stage,
-                           general=general, utility_items=_utility_items(net), out=root,
-                           progress=progress)  # utility_relative: redone by the caller
+                           general=general, utility_items=_utility_items(net),
+                           out=root, progress=progress)
     flat = results_table({"run": {"stages": {stage: terms}}})
     values = {t: v for t, v in zip(flat["term"], flat["value"]) if t not in SKIPPED}
-    values.pop("utility_relative", None)
-    values["train_steps"] = float(checkpoints.read_settings(root, stage)
-                                  .get("result", {}).get("steps", math.nan))
+    values.pop("utility_relative", None)  # set by _with_relative, from the baseline
+    result = checkpoints.read_settings(root, stage).get("result", {})
+    values["train_steps"] = float(result.get("steps", math.nan))
     cache = _read_cache(root)
-    cache[stage] = {"key": _fingerprint(profile, root, stage, data),
-                    "terms": values}
+    cache[stage] = {"key": _fingerprint(profile, root, stage, data), "terms": values}
     _write_cache(root, cache)
     return values
 
 
 def _with_relative(values: dict, base_utility: float) -> dict:
-    """Add utility_relative = utility / baseline utility (NaN when the baseline has 0)."""
+    """Add utility_relative = utility / the baseline's (NaN when that is 0)."""
     relative = values["utility"] / base_utility if base_utility else math.nan
     return {**values, "utility_relative": relative}
 
 
 def _announce(model: str, seed: int, stage: str, v: dict) -> None:
-    print(f"{model_label(model)} seed {seed} {stage:>19}: final {v['final_score']:.3f}, "
-          f"forget reg. {v['forget_regurgitation']:.2f}, retain reg. "
+    print(f"{model_label(model)} seed {seed} {stage:>19}: final {v['final_score']:.3f};"
+          f" forget reg. {v['forget_regurgitation']:.2f}, retain reg. "
           f"{v['retain_regurgitation']:.2f}, utility {v['utility']:.2f}")
+
+
+def evaluate_stage(profile, stage: str, model=None, seed: int = 0, data=None,
+                   out=None, progress: bool = True) -> dict[str, float]:
+    """{term: value} of one stage (built if missing); cached, so run_study reuses it."""
+    profile = _profile(profile)
+    model, data = model or profile.model, str(data or profile.data)
+    root, general = run_root(profile, model, seed, out), load_general()
+    benchmark = load_benchmark(data, profile.max_docs_per_task)
+    # the baseline first: its report entry gives later stages their relative utility
+    base = stage_scores(profile, model, seed, "baseline", root, data, benchmark,
+                        general, progress)
+    values = base if stage == "baseline" else stage_scores(
+        profile, model, seed, stage, root, data, benchmark, general, progress)
+    return _with_relative(values, base["utility"])
 
 
 # ---------------------------------------------------------------- studies
 def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
-              data=None, out=None, progress: bool = True) -> pd.DataFrame:
-    """Every model x seed x method at the same budget, each stage scored (module doc)."""
-    profile = profile if isinstance(profile, Profile) else load_profile(profile)
-    paths = {method: method_stages(method) for method in methods}
+              data=None, out=None, progress: bool = True,
+              intermediate: bool = True) -> pd.DataFrame:
+    """Every model x seed x method at one budget, each stage scored (see the top).
+
+    intermediate=False scores only the baseline and each method's end (the
+    stabilised stage is still built, not evaluated): cheaper for many seeds.
+    """
+    profile = _profile(profile)
+    paths = {method: method_stages(method, intermediate) for method in methods}
     stages = list(dict.fromkeys(s for path in paths.values() for s in path))
     data = str(data or profile.data)
     benchmark = load_benchmark(data, profile.max_docs_per_task)
@@ -161,7 +172,7 @@ def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
         for seed in seeds:
             root = run_root(profile, model, seed, out)
             scores = {s: stage_scores(profile, model, seed, s, root, data, benchmark,
-                                      general, progress=progress) for s in stages}
+                                      general, progress) for s in stages}
             for stage, values in scores.items():
                 scores[stage] = _with_relative(values, scores["baseline"]["utility"])
                 _announce(model, seed, stage, scores[stage])
@@ -171,6 +182,30 @@ def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def request_scores(root: Path, stage: str, requests: list[list[str]]) -> dict:
+    """Mean regurgitation and knowledge of each request's items at a scored stage."""
+    home = {doc: k for k, docs in enumerate(requests, start=1) for doc in docs}
+    path = root / f"generations-{stage}.jsonl"
+    if not path.exists():
+        raise CourseError(f"{path} is missing: delete {root / CACHE} to evaluate again")
+    scores: dict[str, list[float]] = {}
+    for row in map(json.loads, path.read_text(encoding="utf-8").splitlines()):
+        k = home.get(document_id(row["id"]))
+        if row["subset"] == "forget_train" and k is not None:
+            name = "regurgitation" if row["kind"] == "sc" else "knowledge"
+            scores.setdefault(f"request-{k}/{name}", []).append(row["score"])
+    return {key: sum(v) / len(v) for key, v in sorted(scores.items())}
+
+
+def _check_requests(root: Path, stage: str, n_requests: int) -> None:
+    """A saved request-k must come from a split into the same number of requests."""
+    saved = checkpoints.read_settings(root, stage).get("n_requests", n_requests)
+    if saved != n_requests:
+        raise CourseError(f"{checkpoints.stage_dir(root, stage)} comes from {saved} "
+                          f"requests, not {n_requests}: pass n_requests={saved} or "
+                          "another out folder")
+
+
 def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUESTS,
                  data=None, out=None, progress: bool = True) -> pd.DataFrame:
     """Baseline, then request-1..n one after another, each scored (method "requests").
@@ -178,7 +213,7 @@ def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUEST
     Besides every official term, each stage has request-k/regurgitation and
     request-k/knowledge: the forget items of request k alone, for every k.
     """
-    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    profile = _profile(profile)
     model, data = model or profile.model, str(data or profile.data)
     benchmark = load_benchmark(data, profile.max_docs_per_task)
     requests = [sorted(set(map(document_id, r["id"])))
@@ -188,10 +223,11 @@ def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUEST
         if not checkpoints.has_stage(root, stage):  # request-k makes request-1..n
             ensure_stage(profile, stage, model, seed, data, root, progress=progress,
                          n_requests=n_requests)
-        _check_requests(root, stage, n_requests)
+        if stage != "baseline":
+            _check_requests(root, stage, n_requests)
         values = {**stage_scores(profile, model, seed, stage, root, data, benchmark,
                                  general, progress),
-                  **request_scores(root, stage, requests)}  # read from the generations
+                  **request_scores(root, stage, requests)}
         base = scores["baseline"]["utility"] if scores else values["utility"]
         scores[stage] = _with_relative(values, base)
         _announce(model, seed, stage, scores[stage])
@@ -200,32 +236,9 @@ def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUEST
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _check_requests(root: Path, stage: str, n_requests: int) -> None:
-    """A saved request-k must come from a split into the same number of requests."""
-    saved = checkpoints.read_settings(root, stage).get("n_requests", n_requests)
-    if stage != "baseline" and saved != n_requests:
-        raise CourseError(f"{checkpoints.stage_dir(root, stage)} is from a split into "
-                          f"{saved} requests, not {n_requests}: pass n_requests={saved} "
-                          "or another out folder")
-
-
-def evaluate_stage(profile, stage: str, model=None, seed: int = 0, data=None, out=None,
-                   progress: bool = True) -> dict[str, float]:
-    """{term: value} of one stage (built if missing); cached, so run_study reuses it."""
-    profile = profile if isinstance(profile, Profile) else load_profile(profile)
-    model, data = model or profile.model, str(data or profile.data)
-    root, general = run_root(profile, model, seed, out), load_general()
-    benchmark = load_benchmark(data, profile.max_docs_per_task)
-    base = stage_scores(profile, model, seed, "baseline", root, data, benchmark, general,
-                        progress=progress)  # first: report.json's relative utility
-    values = base if stage == "baseline" else stage_scores(
-        profile, model, seed, stage, root, data, benchmark, general, progress=progress)
-    return _with_relative(values, base["utility"])
-
-
 def _evaluated(profile, stage: str, model, seed: int, out, name: str) -> Path:
-    """Path of a file that evaluating `stage` wrote, or a CourseError saying what to do."""
-    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    """A file that evaluating `stage` wrote, or a CourseError saying what to do."""
+    profile = _profile(profile)
     path = run_root(profile, model or profile.model, seed, out) / name
     if not path.exists():
         raise CourseError(f"{path} is missing: evaluate {stage!r} first "
@@ -235,33 +248,36 @@ def _evaluated(profile, stage: str, model, seed: int, out, name: str) -> Path:
 
 def read_mia_losses(profile, stage: str, model=None, seed: int = 0,
                     out=None) -> dict[str, list[float]]:
-    """{"member": [...], "nonmember": [...]} document losses of an evaluated stage."""
+    """{"member": [...], "nonmember": [...]}: document losses of an evaluated stage."""
     path = _evaluated(profile, stage, model, seed, out, f"mia-{stage}.json")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def read_generations(profile, stage: str, model=None, seed: int = 0,
                      out=None) -> list[dict]:
-    """The scored items of an evaluated stage: subset, id, task, split, kind, input,
-    reference, generation, score."""
+    """Scored items of an evaluated stage: subset, id, task, kind, generation, score."""
     path = _evaluated(profile, stage, model, seed, out, f"generations-{stage}.jsonl")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 # ---------------------------------------------------------------- summaries
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std (over seeds; NaN with one seed) and n of each model x method x stage x term."""
+    """Mean, std over seeds (NaN for one) and n per model x method x stage x term."""
     keys = [c for c in ("model", "method", "stage", "term") if c in table.columns]
     grouped = table.groupby(keys, sort=False)["value"]
     return grouped.agg(mean="mean", std="std", n="count").reset_index()
+
+
+def _once(table: pd.DataFrame) -> pd.DataFrame:
+    """A baseline listed under several methods is one measurement: keep it once."""
+    return table.drop_duplicates(["model", "seed", "stage", "term"])
 
 
 def stage_table(table: pd.DataFrame, terms=None, spread: bool = False,
                 digits: int = 3) -> pd.DataFrame:
     """One row per model x stage, one column per term: the mean (or "mean ± std")."""
     terms = list(terms or HEADLINE)
-    # a baseline listed under several methods is one measurement, counted once
-    once = table.drop(columns="method").drop_duplicates(["model", "seed", "stage", "term"])
+    once = _once(table).drop(columns="method")
     rows = summarise(once[once["term"].isin(terms)])
     if rows.empty:
         raise CourseError(f"none of {terms} is in the table: pass terms it has")
@@ -280,30 +296,31 @@ def _spread(mean: float, std: float, digits: int) -> str:
 
 
 def term_table(scores: dict[str, float]) -> pd.DataFrame:
-    """The split x task x kind terms of one stage: raw mean and the harmonic-mean term."""
+    """The split x task x kind terms of a stage: raw mean and the harmonic-mean term."""
+    prefix = "task/means/"
     rows = [{"split": split, "task": task, "kind": kind, "mean": value,
              "term": scores[f"task/terms/{split}/{task}/{kind}"]}
-            for key, value in scores.items() if key.startswith("task/means/")
-            for split, task, kind in [key[len("task/means/"):].split("/")]]
+            for key, value in scores.items() if key.startswith(prefix)
+            for split, task, kind in [key[len(prefix):].split("/")]]
     if not rows:
-        raise CourseError("no task/means/... terms: pass the scores of an evaluated stage")
+        raise CourseError("no task/means/... terms: pass an evaluated stage's scores")
     return pd.DataFrame(rows)
 
 
 def kept(table: pd.DataFrame, term: str = "retain_regurgitation",
          stage: str = "sequential") -> pd.DataFrame:
-    """Per model and seed: `term` at `stage`, at the baseline, and their ratio (kept)."""
-    once = table.drop_duplicates(["model", "seed", "stage", "term"])
-    rows = once[once["term"] == term].pivot(index=["model", "seed"], columns="stage",
+    """Per model and seed: `term` at the baseline and at `stage`, and their ratio."""
+    rows = _once(table)
+    wide = rows[rows["term"] == term].pivot(index=["model", "seed"], columns="stage",
                                             values="value")
-    if stage not in rows or "baseline" not in rows:
+    if stage not in wide or "baseline" not in wide:
         raise CourseError(f"the table needs {term!r} at 'baseline' and {stage!r}")
-    out = rows[["baseline", stage]].rename(columns={stage: "after"})
+    out = wide[["baseline", stage]].rename(columns={stage: "after"})
     return out.assign(kept=out["after"] / out["baseline"]).reset_index()
 
 
 def score(table: pd.DataFrame, term: str, stage: str, **where) -> float:
-    """Mean of one term at one stage (over seeds and the rows `where` selects)."""
+    """Mean of one term at one stage (over seeds, and the rows `where` selects)."""
     rows = table[(table["term"] == term) & (table["stage"] == stage)]
     for column, wanted in where.items():
         rows = rows[rows[column] == wanted]
@@ -314,7 +331,7 @@ def score(table: pd.DataFrame, term: str, stage: str, **where) -> float:
 
 # ---------------------------------------------------------------- figures
 def _finish(fig, save) -> plt.Figure:
-    """Tidy the layout and write a PNG when `save` is a path (as companion.plots does)."""
+    """Tidy the layout and write a PNG when `save` is a path (as companion.plots)."""
     fig.tight_layout()
     if save is not None:
         Path(save).parent.mkdir(parents=True, exist_ok=True)
@@ -322,19 +339,21 @@ def _finish(fig, save) -> plt.Figure:
     return fig
 
 
-def seed_plot(table: pd.DataFrame, terms=("forget_regurgitation", "retain_regurgitation",
-                                          "utility", "final_score"),
-              hue: str = "model", save=None) -> plt.Figure:
-    """Each term over the stages, one line per `hue`, error bars = std over seeds."""
+SEED_TERMS = ("forget_regurgitation", "retain_regurgitation", "utility", "final_score")
+
+
+def seed_plot(table: pd.DataFrame, terms=SEED_TERMS, hue: str = "model",
+              save=None) -> plt.Figure:
+    """Each term over the stages, one line per `hue`; error bars: std over seeds."""
+    rows = _once(table) if hue == "model" else table
     fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3.8),
                              squeeze=False)
     for i, (ax, term) in enumerate(zip(axes[0], terms)):
-        rows = table[table["term"] == term].drop_duplicates(
-            ["model", "seed", "stage", "term"] if hue == "model" else None)
-        if rows.empty:
+        data = rows[rows["term"] == term]
+        if data.empty:
             raise CourseError(f"no {term!r} in the table: evaluate the stages first")
-        dodge = 0.25 if rows[hue].nunique() > 1 else False  # seaborn needs 2+ to dodge
-        sns.pointplot(data=rows, x="stage", y="value", hue=hue, errorbar="sd",
+        dodge = 0.25 if data[hue].nunique() > 1 else False  # seaborn needs 2 to dodge
+        sns.pointplot(data=data, x="stage", y="value", hue=hue, errorbar="sd",
                       dodge=dodge, capsize=0.15, ax=ax, legend=i == 0)
         ax.set(title=term.replace("_", " "), xlabel="", ylabel="")
         ax.tick_params(axis="x", rotation=30)
@@ -344,14 +363,17 @@ def seed_plot(table: pd.DataFrame, terms=("forget_regurgitation", "retain_regurg
 
 def request_plot(table: pd.DataFrame, save=None) -> plt.Figure:
     """After each request: forget regurgitation of every request, retain and utility."""
-    names = sorted({t for t in table["term"] if t.endswith("/regurgitation")})
+    found = {t for t in table["term"] if REQUEST_TERM.fullmatch(t)}
+    names = sorted(found, key=lambda t: int(REQUEST_TERM.fullmatch(t)[1]))
+    if not names:
+        raise CourseError("no request-k/regurgitation terms: pass run_requests' table")
     shown = {**{t: t.split("/")[0] + " (forget)" for t in names},
-             "retain_regurgitation": "retain", "utility": "utility (probe)"}
-    rows = table[table["term"].isin(shown)].assign(
-        score=lambda r: r["term"].map(shown))
+             "retain_regurgitation": "retain set", "utility": "utility"}
+    rows = table[table["term"].isin(shown)].assign(score=lambda r: r["term"].map(shown))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(data=rows, x="stage", y="value", hue="score", style="score",
-                 markers=True, dashes=False, sort=False, ax=ax)
+                 hue_order=list(shown.values()), markers=True, dashes=False,
+                 sort=False, errorbar=None, ax=ax)
     ax.set(ylim=(-0.05, 1.05), xlabel="after", ylabel="regurgitation / accuracy",
            title="Erasure requests, one after another")
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))

@@ -22,7 +22,8 @@ def test_every_benchmark_runs_quick(tmp_path):
     e2e = json.loads((tmp_path / "end_to_end.json").read_text())["profiles"][0]
     assert e2e["all_ok"] and e2e["peak_rss_mib"] > 0
     quality = json.loads((tmp_path / "quality-bundled.json").read_text())
-    assert {"baseline", "stabilised", "sequential"} <= set(quality["summary"]["tiny-gpt2"])
+    stages = set(quality["summary"]["tiny-gpt2"])
+    assert {"baseline", "stabilised", "sequential"} <= stages
     assert "Quick run" in results.read_text()
 
 
@@ -30,8 +31,8 @@ def test_recorded_results_have_rows():
     text = (BENCH / "RESULTS.md").read_text()
     sections = re.split(r"^## ", text, flags=re.M)[1:]
     titles = [s.splitlines()[0] for s in sections]
-    for wanted in ("train_speed", "eval_speed", "end_to_end", "quality.py --data semeval",
-                   "quality.py --data bundled"):
+    for wanted in ("train_speed", "eval_speed", "end_to_end",
+                   "quality.py --data semeval", "quality.py --data bundled"):
         body = next((s for t, s in zip(titles, sections) if wanted in t), None)
         assert body is not None, f"no section for {wanted} in RESULTS.md"
         if "--data semeval" in wanted and "Not run yet" in body:

@@ -3,7 +3,6 @@
 import math
 from dataclasses import replace
 
-import pandas as pd
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
@@ -91,7 +90,8 @@ def test_every_method_lists_its_path_for_every_seed(table):
     assert list(table.columns) == study.COLUMNS
     paths = table.groupby(["seed", "method"], sort=False)["stage"].unique()
     for seed in (0, 1):
-        assert list(paths[(seed, "sequential")]) == ["baseline", "stabilised", "sequential"]
+        assert list(paths[(seed, "sequential")]) == [
+            "baseline", "stabilised", "sequential"]
         assert list(paths[(seed, "gradient_ascent")]) == ["baseline", "gradient_ascent"]
     assert set(table["model"]) == {"toy-model"}
 
@@ -115,14 +115,12 @@ def test_seeds_live_in_separate_folders_with_the_same_budget(toy, table):
         assert study.run_root(profile, toy[1], seed, root / "runs") == folder
         for stage in ("baseline", "stabilised", "sequential", "gradient_ascent"):
             assert checkpoints.read_settings(folder, stage)["seed"] == seed
-    rows = table[(table["term"] == "train_steps") & (table["method"] == "gradient_ascent")]
+    rows = table[table["term"] == "train_steps"].drop_duplicates(["seed", "stage"])
     steps = rows.set_index(["seed", "stage"])["value"]
-    steps = pd.concat([steps, table[(table["term"] == "train_steps")
-                                    & (table["stage"] == "sequential")]
-                       .set_index(["seed", "stage"])["value"]])
     assert steps[(0, "sequential")] == steps[(0, "gradient_ascent")] == 4
     assert steps[(0, "baseline")] == profile.finetune.steps
-    base = table[(table["term"] == "forget_regurgitation") & (table["stage"] == "baseline")]
+    base = table[(table["term"] == "forget_regurgitation")
+                 & (table["stage"] == "baseline")]
     assert base.groupby("seed")["value"].nunique().max() == 1  # one baseline per seed
 
 
@@ -141,7 +139,8 @@ def test_second_run_reads_the_cache(toy, table, monkeypatch):
 
 def test_summarise_gives_mean_and_std_over_seeds(table):
     summary = study.summarise(table)
-    row = summary[(summary["method"] == "sequential") & (summary["stage"] == "sequential")
+    row = summary[(summary["method"] == "sequential")
+                  & (summary["stage"] == "sequential")
                   & (summary["term"] == "retain_regurgitation")].iloc[0]
     values = table[(table["stage"] == "sequential")
                    & (table["term"] == "retain_regurgitation")]["value"]
@@ -172,7 +171,8 @@ def test_requests_are_scored_one_by_one(toy, monkeypatch):
     monkeypatch.setattr(study, "load_general", lambda: small)
     requests = study.run_requests(profile, model, n_requests=2, out=root / "runs",
                                   progress=False)
-    assert list(dict.fromkeys(requests["stage"])) == ["baseline", "request-1", "request-2"]
+    stages = list(dict.fromkeys(requests["stage"]))
+    assert stages == ["baseline", "request-1", "request-2"]
     terms = set(requests["term"])
     assert {"request-1/regurgitation", "request-2/knowledge", "retain_regurgitation",
             "utility_relative", "final_score"} <= terms
@@ -184,10 +184,19 @@ def test_requests_are_scored_one_by_one(toy, monkeypatch):
 
 def test_plots_and_mia_losses(toy, table):
     root, model, profile, _ = toy
-    figure = study.seed_plot(table[table["method"] == "sequential"], save=root / "seeds.png")
+    figure = study.seed_plot(table, save=root / "seeds.png")
     assert len(figure.axes) >= 4 and (root / "seeds.png").exists()
     losses = study.read_mia_losses(profile, "sequential", model, out=root / "runs")
     assert len(losses["member"]) == 6 and len(losses["nonmember"]) == 3
+
+
+def test_intermediate_false_scores_only_the_ends(toy, table, monkeypatch):
+    root, model, profile, small = toy
+    monkeypatch.setattr(study, "load_general", lambda: small)
+    ends = study.run_study(profile, [model], ["sequential"], [0], out=root / "runs",
+                           progress=False, intermediate=False)
+    assert list(dict.fromkeys(ends["stage"])) == ["baseline", "sequential"]
+    assert study.method_stages("npo", intermediate=False) == ["baseline", "npo"]
 
 
 def test_bad_input_is_one_clear_error(toy, table):
