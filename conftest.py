@@ -9,4 +9,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("COURSE_PROFILE", "smoke")
 os.environ.setdefault("COURSE_RUNS_DIR", tempfile.mkdtemp(prefix="course-test-runs-"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tiny models run as fast on one thread, and a busy machine does not thrash
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would only clutter the logs

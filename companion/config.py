@@ -62,7 +62,7 @@ class UnlearnConfig(TrainConfig):
     stop_forget_loss: float | None = None  # stop once the forget loss exceeds this
     stop_regurgitation: float | None = 0.1  # stop once forget ROUGE-L recall <= this
     check_every: int = 10  # steps between stopping checks
-    divergence_factor: float = 50.0  # a retain loss this many times its start diverged
+    divergence_factor: float = 10.0  # a loss this many times its start (>= 1 nat) diverged
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class LessonChecks:
     """Tolerances of the claims a notebook asserts (looser in the short smoke runs)."""
 
     memorised: float = 0.8  # baseline forget and retain regurgitation at least this
-    forget_drop: float = 0.5  # unlearning lowers forget regurgitation by at least this
+    forget_drop: float = 0.3  # unlearning lowers forget regurgitation by at least this
     retain_kept: float = 0.8  # and keeps at least this fraction of retain regurgitation
 
 
@@ -108,9 +108,10 @@ def _smoke(reason: str) -> Profile:
     return Profile(
         name="smoke", reason=reason, model="tiny-gpt2", small_model="tiny-distilgpt2",
         data="bundled", max_docs_per_task=2, seeds=(0,),
-        finetune=TrainConfig(steps=300, batch_size=16, lr=2e-3, warmup_steps=20),
+        finetune=TrainConfig(steps=400, batch_size=8, lr=2e-3, warmup_steps=20),
         stabilise=TrainConfig(steps=20, batch_size=8, lr=5e-4),
-        unlearn=UnlearnConfig(steps=30, batch_size=8, lr=5e-4, check_every=5),
+        unlearn=UnlearnConfig(steps=40, batch_size=8, lr=5e-4, check_every=5,
+                              stop_regurgitation=0.5),
         eval=EvalConfig(max_new_tokens=48, batch_size=16),
         checks=LessonChecks(memorised=0.3, forget_drop=0.1, retain_kept=0.5),
     )
@@ -121,8 +122,9 @@ def _offline(reason: str) -> Profile:
         name="offline", reason=reason, model="tiny-gpt2", small_model="tiny-distilgpt2",
         data="bundled", max_docs_per_task=None, seeds=(0, 1, 2),
         finetune=TrainConfig(steps=1500, batch_size=32, lr=1e-3, warmup_steps=50),
-        stabilise=TrainConfig(steps=60, batch_size=16, lr=3e-4),
-        unlearn=UnlearnConfig(steps=60, batch_size=16, lr=3e-4),
+        stabilise=TrainConfig(steps=200, batch_size=16, lr=3e-4),
+        unlearn=UnlearnConfig(steps=80, batch_size=16, lr=2e-4, check_every=5,
+                              stop_regurgitation=0.6),
         eval=EvalConfig(max_new_tokens=96, batch_size=32),
     )
 

@@ -101,7 +101,11 @@ def make_monitor(tokenizer, forget_items, config: UnlearnConfig,
 
 
 def method_config(profile: Profile, stage: str) -> UnlearnConfig:
-    """A stage's unlearning config: sequential as profiled; methods on all blocks."""
+    """A stage's unlearning config: sequential as profiled; methods on all blocks.
+
+    Same budget: every method gets profile.unlearn's steps, batch size, learning
+    rate and stopping rule; sequential's retain stabilisation comes on top of it.
+    """
     if stage == "sequential":
         return profile.unlearn
     return replace(profile.unlearn, method=stage, trainable="all")

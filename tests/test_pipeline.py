@@ -12,8 +12,9 @@ from companion.config import CourseError, TrainConfig, UnlearnConfig, load_profi
 from companion.data import (COLUMNS, document_id, load_benchmark, load_general,
                             training_texts, write_jsonl_layout)
 from companion.models import save_model, train_tokenizer
-from companion.pipeline import (baseline_texts, ensure_stage, method_config, run_stage,
-                                sequential_requests, split_requests)
+from companion.pipeline import (baseline_texts, ensure_stage, method_config,
+                                run_pipeline, run_stage, sequential_requests,
+                                split_requests)
 
 NAMES = ("Ava", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal")
 
@@ -138,3 +139,19 @@ def test_baseline_texts_add_general_text_only_for_presets(setup):
     assert 0 < len(corpus) <= 2 * len(items)
     assert texts[: len(corpus)] == list(load_general()["corpus"]["text"])[: len(corpus)]
     assert abs((len(texts) - len(corpus)) / len(texts) - 0.5) < 0.1  # items ~ half
+
+
+def test_run_pipeline_reuses_saved_stages_and_evaluates_each(setup, tmp_path,
+                                                             monkeypatch):
+    root, profile, _ = setup
+    import companion.evaluate
+    calls = []
+    monkeypatch.setattr(companion.evaluate, "evaluate_checkpoint",
+                        lambda folder, data, out, prof: calls.append(folder.name) or {})
+    run_stage("baseline", profile, str(root / "model"), out=tmp_path, progress=False)
+    before = (tmp_path / "baseline" / "settings.json").read_text()
+    terms = run_pipeline(profile, str(root / "model"), method="kl", out=tmp_path)
+    assert calls == ["baseline", "kl"] and set(terms) == {"baseline", "kl"}
+    assert (tmp_path / "baseline" / "settings.json").read_text() == before  # reused
+    with pytest.raises(CourseError, match="seed 0"):
+        run_pipeline(profile, str(root / "model"), method="kl", out=tmp_path, seed=1)
