@@ -46,8 +46,9 @@ def read_summary(path: Path) -> list[dict]:
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if (match := ROW.match(line.strip())) and match[1] != "notebook":
+            status = re.sub(r"\x1b\[[0-9;]*m", "", match[3])  # traceback colours
             rows.append({"notebook": match[1], "seconds": float(match[2]),
-                         "status": match[3]})
+                         "status": status})
     return rows
 
 

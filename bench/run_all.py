@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from common import BENCH_DIR, machine_line
 
 BENCHMARKS = ("train_speed", "eval_speed", "end_to_end", "quality")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NOTES = "<!-- Hand-written notes below this line are kept by run_all.py. -->"
 QUALITY_DATA = ("semeval", "bundled")
 
@@ -124,8 +126,9 @@ def render_end_to_end(r: dict) -> str:
     rows = []
     for p in r["profiles"]:
         for nb in p.get("notebooks", []):
+            status = ANSI.sub("", nb["status"])  # the runner keeps traceback colours
             rows.append([p["profile"], nb["notebook"], f"{nb['seconds']:.1f}",
-                         nb["status"], "", *stamp(r)])
+                         status, "", *stamp(r)])
         rows.append([p["profile"], "**whole course**", f"**{p.get('total_seconds')}**",
                      "ok" if p.get("all_ok")
                      else f"failed (exit {p.get('returncode')})",
@@ -161,9 +164,12 @@ def quality_header(r: dict) -> str:
            else f"wall {r['wall_seconds'] / 60:.0f} min")
     base = ("trained once per model (seed 0) and shared by the seeds, which vary "
             "the unlearning runs" if r.get("shared_baseline") else "trained per seed")
+    units = r.get("units_done") or [
+        f"{m} x {max(t['final_score']['n'] for t in st.values())} seeds"
+        for m, st in r["summary"].items()]
     return (f"Data: `{r['data']}` ({r['source']}); max_docs_per_task = "
             f"{r['max_docs_per_task']} (None = all documents). Units (model x seed) "
-            f"done: {', '.join(r.get('units_done', []))}; {how}; {r['threads']} "
+            f"done: {', '.join(units)}; {how}; {r['threads']} "
             f"thread. Baseline {base}. Budgets: baseline {f['steps']} steps x "
             f"{f['batch_size']} (lr {f['lr']}); stabilise {st['steps']} x "
             f"{st['batch_size']}; unlearning at most {u['steps']} x {u['batch_size']} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def execute_notebook(path: Path, out: Path, timeout: int) -> tuple[float, str]:
         client.execute()
         status = "ok"
     except CellExecutionError as error:
-        lines = [x for x in str(error).splitlines() if x.strip()]
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # tracebacks carry colours
+        lines = [x for x in plain.splitlines() if x.strip()]
         status = "failed: " + (lines[-1] if lines else "a cell raised")
     seconds = time.perf_counter() - start
     nbformat.write(notebook, out / path.name)

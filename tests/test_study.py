@@ -36,16 +36,6 @@ def as_dataset(rows):
     return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: a toy model gains nothing from two, and on a shared CPU the second
-    one waits for the others (5-10x slower under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """A toy benchmark, a toy model folder, a micro profile and a small general set."""
