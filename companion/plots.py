@@ -26,7 +26,7 @@ from .config import CourseError  # noqa: E402
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def _finish(fig, save) -> plt.Figure:
+def finish(fig, save) -> plt.Figure:
     """Tidy the layout and write a PNG when `save` is a path."""
     fig.tight_layout()
     if save is not None:
@@ -67,7 +67,7 @@ def tradeoff(table: pd.DataFrame, x: str = "forget_regurgitation",
            xlabel=f"{x.replace('_', ' ')} (lower = more forgotten)",
            ylabel=f"{y.replace('_', ' ')} (higher = more kept)",
            title="Forgetting vs keeping (goal: top left)")
-    return _finish(fig, save)
+    return finish(fig, save)
 
 
 def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None = None,
@@ -95,7 +95,7 @@ def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None 
         if ax is not axes[0][0]:
             ax.get_legend().remove()  # one legend is enough
     fig.suptitle(f"Per-task scores: {stage}")
-    return _finish(fig, save)
+    return finish(fig, save)
 
 
 def loss_curves(history, terms: list[str] | None = None, logy: bool = False,
@@ -123,7 +123,7 @@ def loss_curves(history, terms: list[str] | None = None, logy: bool = False,
     ax.set(ylabel="value" + (" (log scale)" if logy else ""), title="Training curves")
     if logy:
         ax.set_yscale("log")
-    return _finish(fig, save)
+    return finish(fig, save)
 
 
 def mia_distributions(member_losses, nonmember_losses, mia: dict | None = None,
@@ -139,7 +139,7 @@ def mia_distributions(member_losses, nonmember_losses, mia: dict | None = None,
     if mia is not None:
         title += f"\nAUC {mia['auc']:.2f}, MIA score {mia['score']:.2f} (1 = alike)"
     ax.set(xlabel="mean token loss (nats)", title=title)
-    return _finish(fig, save)
+    return finish(fig, save)
 
 
 def heatmap(rows, index: str, columns: str, values: str, fmt: str = ".2f",
@@ -150,4 +150,4 @@ def heatmap(rows, index: str, columns: str, values: str, fmt: str = ".2f",
     fig, ax = plt.subplots(figsize=(1.6 * grid.shape[1] + 2.5, 0.6 * grid.shape[0] + 1.8))
     sns.heatmap(grid, annot=True, fmt=fmt, cmap=cmap, cbar_kws={"label": values}, ax=ax)
     ax.set(title=title or f"{values} by {index} and {columns}")
-    return _finish(fig, save)
+    return finish(fig, save)

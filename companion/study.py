@@ -36,7 +36,7 @@ from .data import document_id, load_benchmark, load_general
 from .evaluate import evaluate_model, load_general_knowledge, results_table
 from .models import PRESETS
 from .pipeline import N_REQUESTS, UNLEARN_STAGES, ensure_stage, split_requests
-from .plots import plt  # importing companion.plots picks a headless backend if needed
+from .plots import finish, plt  # companion.plots picks a headless backend if needed
 
 COLUMNS = ["model", "seed", "method", "stage", "term", "value"]
 HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
@@ -330,15 +330,6 @@ def score(table: pd.DataFrame, term: str, stage: str, **where) -> float:
 
 
 # ---------------------------------------------------------------- figures
-def _finish(fig, save) -> plt.Figure:
-    """Tidy the layout and write a PNG when `save` is a path (as companion.plots)."""
-    fig.tight_layout()
-    if save is not None:
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save, dpi=120, bbox_inches="tight")
-    return fig
-
-
 SEED_TERMS = ("forget_regurgitation", "retain_regurgitation", "utility", "final_score")
 
 
@@ -358,7 +349,7 @@ def seed_plot(table: pd.DataFrame, terms=SEED_TERMS, hue: str = "model",
         ax.set(title=term.replace("_", " "), xlabel="", ylabel="")
         ax.tick_params(axis="x", rotation=30)
     fig.suptitle("Mean ± std over seeds")
-    return _finish(fig, save)
+    return finish(fig, save)
 
 
 def request_plot(table: pd.DataFrame, save=None) -> plt.Figure:
@@ -377,4 +368,4 @@ def request_plot(table: pd.DataFrame, save=None) -> plt.Figure:
     ax.set(ylim=(-0.05, 1.05), xlabel="after", ylabel="regurgitation / accuracy",
            title="Erasure requests, one after another")
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
-    return _finish(fig, save)
+    return finish(fig, save)
