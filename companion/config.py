@@ -79,7 +79,7 @@ class LessonChecks:
     """Tolerances of the claims a notebook asserts (looser in the short smoke runs)."""
 
     memorised: float = 0.8  # baseline forget and retain regurgitation at least this
-    forget_drop: float = 0.3  # unlearning lowers forget regurgitation by at least this
+    forget_drop: float = 0.2  # unlearning lowers forget regurgitation by at least this
     retain_kept: float = 0.8  # and keeps at least this fraction of retain regurgitation
 
 
