@@ -4,52 +4,21 @@ from dataclasses import replace
 
 import pytest
 import torch
-from datasets import Dataset, DatasetDict
-from transformers import GPT2Config, GPT2LMHeadModel
+from toy import write_toy
 
 from companion import checkpoints
 from companion.config import CourseError, TrainConfig, UnlearnConfig, load_profile
-from companion.data import (COLUMNS, document_id, load_benchmark, load_general,
-                            training_texts, write_jsonl_layout)
-from companion.models import save_model, train_tokenizer
+from companion.data import document_id, load_general, training_texts
 from companion.pipeline import (baseline_texts, ensure_stage, method_config,
                                 run_pipeline, run_stage, sequential_requests,
                                 split_requests)
-
-NAMES = ("Ava", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal")
-
-
-def items(split: str, docs: list[int]) -> list[dict]:
-    rows = []
-    for d in docs:
-        name, task = NAMES[d % len(NAMES)], f"Task{d % 3 + 1}"
-        rows += [{"id": f"doc{d}sc1", "input": f"{name} lives in house",
-                  "output": f"{d}.", "task": task, "split": split},
-                 {"id": f"doc{d}qa0", "input": f"Where does {name} live?",
-                  "output": f"House {d}.", "task": task, "split": split}]
-    return rows
-
-
-def as_dataset(rows):
-    return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS})
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A toy benchmark folder, a toy model folder and a tiny profile using both."""
     root = tmp_path_factory.mktemp("pipeline")
-    write_jsonl_layout(DatasetDict({
-        "forget_train": as_dataset(items("forget", [0, 1, 2, 3, 4, 5])),
-        "forget_validation": as_dataset(items("forget", [20, 21, 22])),
-        "retain_train": as_dataset(items("retain", [10, 11, 12, 13, 14, 15])),
-        "retain_validation": as_dataset(items("retain", [30, 31, 32]))}), root / "data")
-    benchmark = load_benchmark(root / "data")
-    tokenizer = train_tokenizer(baseline_texts(benchmark, "folder") * 3, vocab_size=300)
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(
-        vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-        bos_token_id=0, eos_token_id=0, pad_token_id=0))
-    save_model(model, tokenizer, root / "model")
+    benchmark = write_toy(root, "model")
     profile = replace(
         load_profile("smoke", verbose=False), data=str(root / "data"),
         max_docs_per_task=None,

@@ -1,0 +1,47 @@
+"""A toy benchmark and a toy model folder, shared by the end-to-end tests."""
+
+from pathlib import Path
+
+import torch
+from datasets import Dataset, DatasetDict
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from companion.data import COLUMNS, load_benchmark, write_jsonl_layout
+from companion.models import save_model, train_tokenizer
+from companion.pipeline import baseline_texts
+
+NAMES = ("Ava", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal")
+
+
+def items(split: str, docs: list[int], ending: str = ".") -> list[dict]:
+    """One sc and one qa item per document number, tasks cycling 1, 2, 3."""
+    rows = []
+    for d in docs:
+        name, task = NAMES[d % len(NAMES)], f"Task{d % 3 + 1}"
+        rows += [{"id": f"doc{d}sc1", "input": f"{name} lives in house",
+                  "output": f"{d}{ending}", "task": task, "split": split},
+                 {"id": f"doc{d}qa0", "input": f"Where does {name} live?",
+                  "output": f"House {d}.", "task": task, "split": split}]
+    return rows
+
+
+def as_dataset(rows):
+    return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS})
+
+
+def write_toy(root: Path, model_name: str, ending: str = "."):
+    """Write a toy benchmark to root/data and a 2x32 GPT-2 to root/model_name."""
+    write_jsonl_layout(DatasetDict({
+        "forget_train": as_dataset(items("forget", [0, 1, 2, 3, 4, 5], ending)),
+        "forget_validation": as_dataset(items("forget", [20, 21, 22], ending)),
+        "retain_train": as_dataset(items("retain", [10, 11, 12, 13, 14, 15], ending)),
+        "retain_validation": as_dataset(items("retain", [30, 31, 32], ending))}),
+        root / "data")
+    benchmark = load_benchmark(root / "data")
+    tokenizer = train_tokenizer(baseline_texts(benchmark, "folder") * 3, vocab_size=300)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(
+        vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+        bos_token_id=0, eos_token_id=0, pad_token_id=0))
+    save_model(model, tokenizer, root / model_name)
+    return benchmark
