@@ -79,7 +79,9 @@ def study_profile(data: str, quick: bool, args) -> object:
         stabilise=replace(p.stabilise, max_length=length, steps=args.stabilise_steps,
                           batch_size=8),
         unlearn=replace(p.unlearn, max_length=length, steps=args.unlearn_steps,
-                        batch_size=8, lr=args.unlearn_lr, check_every=5),
+                        batch_size=8, lr=args.unlearn_lr, check_every=5,
+                        trainable=args.trainable,
+                        stop_regurgitation=args.stop_regurgitation),
         eval=replace(p.eval, max_new_tokens=size["new_tokens"]))
 
 
@@ -234,6 +236,12 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--unlearn-steps", type=int, default=20,
                         help="at most, batch 8, stop check every 5")
     parser.add_argument("--unlearn-lr", type=float, default=5e-4)
+    parser.add_argument("--stop-regurgitation", type=float, default=0.1,
+                        help="every method stops once forget regurgitation <= this")
+    parser.add_argument("--trainable", default="last:2",
+                        help="the blocks sequential ascends on (the others: all)")
+    parser.add_argument("--methods", nargs="+", default=None, choices=METHODS,
+                        help=f"default all: {', '.join(METHODS)}")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the rows already in --runs, train nothing")
@@ -254,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if not args.no_share_baseline and 0 not in seeds:
         parser.error("a shared baseline is seed 0's: include seed 0 or pass "
                      "--no-share-baseline")
-    methods = ("sequential",) if args.quick else METHODS
+    methods = args.methods or (("sequential",) if args.quick else METHODS)
     out = args.runs / (f"{args.data}-quick" if args.quick else args.data)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

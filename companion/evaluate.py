@@ -75,7 +75,7 @@ def context_length(model, tokenizer) -> int:
 def _token_ids(tokenizer, texts, limit: int, keep: str, minimum: int) -> list[list[int]]:
     """Token ids of each text, cut to `limit` tokens keeping the `keep` end."""
     texts = list(texts)  # a datasets Column or any sequence of strings
-    ids = tokenizer(texts)["input_ids"]
+    ids = tokenizer(texts, verbose=False)["input_ids"]  # cut below, so no length warning
     for i, row in enumerate(ids):
         if len(row) < minimum:
             raise CourseError(f"text {i} ({texts[i][:40]!r}) is too short to score "

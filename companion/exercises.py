@@ -192,7 +192,7 @@ def check_labels(fn) -> bool:
 
 def mean_token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Reference of check_token_nll, via methods.sequence_nll on given logits."""
-    nll, count = methods.sequence_nll(None, {"labels": labels}, logits[:, :-1].float())
+    nll, count = methods.sequence_nll(None, {"labels": labels}, logits.float())
     return nll.sum() / count.sum().clamp(min=1)
 
 

@@ -44,17 +44,26 @@ def get_method(name: str) -> Callable:
 
 def _logits(model, batch: dict) -> torch.Tensor:
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    return out.logits[:, :-1].float()  # (batch, seq-1, vocab): token t predicts t+1
+    return out.logits.float()  # (batch, seq, vocab): position t predicts token t+1
+
+
+def next_token_labels(labels: torch.Tensor) -> torch.Tensor:
+    """What each position must predict: the labels shifted left, -100 at the end.
+
+    Shifting the labels, not slicing the logits, keeps the logits contiguous, so the
+    loss reads them in place instead of copying a (batch, seq, vocab) tensor.
+    """
+    return F.pad(labels[:, 1:], (0, 1), value=-100)
 
 
 def sequence_nll(model, batch: dict, logits: torch.Tensor | None = None):
     """Summed negative log-likelihood of each sequence's labelled tokens, and a count.
 
     Returns two tensors of shape (batch,). Padding (label -100) counts for nothing.
+    `logits`, if given, are the model's (batch, seq, vocab) output for `batch`.
     """
     logits = _logits(model, batch) if logits is None else logits
-    labels = batch["labels"][:, 1:]  # (batch, seq-1)
-    # flat (tokens, vocab) logits: faster than the (batch, vocab, seq) layout
+    labels = next_token_labels(batch["labels"])  # (batch, seq)
     nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
                           ignore_index=-100, reduction="none").view_as(labels)
     return nll.sum(dim=1), (labels != -100).sum(dim=1)  # 0 where ignored
@@ -68,11 +77,11 @@ def token_nll(model, batch: dict) -> torch.Tensor:
 
 def retain_kl(model, reference, batch: dict) -> torch.Tensor:
     """KL(reference || model) of the next-token distributions, per labelled token."""
-    logp = F.log_softmax(_logits(model, batch), dim=-1)  # (batch, seq-1, vocab)
+    logp = F.log_softmax(_logits(model, batch), dim=-1)  # (batch, seq, vocab)
     with torch.no_grad():
         ref_logp = F.log_softmax(_logits(reference, batch), dim=-1)
-    kl = F.kl_div(logp, ref_logp, log_target=True, reduction="none").sum(-1)  # (b, s-1)
-    mask = batch["labels"][:, 1:] != -100
+    kl = F.kl_div(logp, ref_logp, log_target=True, reduction="none").sum(-1)  # (b, s)
+    mask = next_token_labels(batch["labels"]) != -100
     return (kl * mask).sum() / mask.sum().clamp(min=1)
 
 

@@ -32,8 +32,9 @@ CHECK_TEXTS = 64  # the guard measures forget/retain loss on at most this many t
 
 def encode(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
     """Token ids of each text, cut to max_length - 1, then EOS (so generation stops)."""
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    return [row[: max_length - 1] + [tokenizer.eos_token_id] for row in ids]
+    ids = tokenizer(list(texts), add_special_tokens=False, truncation=True,
+                    max_length=max_length - 1)["input_ids"]  # cut here: no long-input warning
+    return [row + [tokenizer.eos_token_id] for row in ids]
 
 
 def collate(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -135,7 +136,10 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
     """
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, config.lr, weight_decay=config.weight_decay)
+    # one fused kernel for all tensors where torch has it (as Trainer's default does)
+    fused = True if device.type in ("cpu", "cuda") else None
+    optimizer = torch.optim.AdamW(params, config.lr, weight_decay=config.weight_decay,
+                                  fused=fused)
     warmup = max(config.warmup_steps, 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                  lambda s: min(1, (s + 1) / warmup))
