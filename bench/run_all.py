@@ -204,6 +204,21 @@ def render_quality(r: dict) -> str:
     return "\n\n".join(parts)
 
 
+def render_sweep(r: dict) -> str:
+    """One row per budget tried for the sequential method alone (bench/sweep-*.json)."""
+    terms = ("forget_regurgitation", "retain_regurgitation", "utility", "mia_score",
+             "task_aggregate", "final_score")
+    rows = [[run["stabilise_steps"], run["unlearn"]["steps"], run["unlearn"]["lr"],
+             run["unlearn"]["trainable"], run["unlearn"]["stop_regurgitation"],
+             int(run["scores"]["sequential"]["train_steps"]),
+             *[number(run["scores"]["sequential"][t]) for t in terms], *stamp(run)]
+            for run in r["runs"]]
+    return f"{r['what']}.\n\n" + table(
+        ["stabilise steps", "unlearn steps (max)", "lr", "blocks", "stop at",
+         "steps taken", "forget reg.", "retain reg.", "utility", "MIA", "task agg.",
+         "final", "command", "machine", "date"], rows)
+
+
 def number(value) -> str:
     """A float to 3 decimals; anything else as it is."""
     return f"{value:.3f}" if isinstance(value, float) else str(value)
@@ -227,6 +242,8 @@ def render(out_dir: Path) -> str:
     found += [(f"Quality follow-up: {p.stem} (bench/quality.py, other settings)",
                p.stem, render_quality) for p in sorted(out_dir.glob("quality-*.json"))
               if p.name not in main]
+    found += [(f"Quality follow-up: {p.stem} (bench/quality.py, sequential only)",
+               p.stem, render_sweep) for p in sorted(out_dir.glob("sweep-*.json"))]
     for title, name, fn in found:
         record = load(out_dir, name)
         body = fn(record) if record else "Not run yet."

@@ -9,7 +9,8 @@ is their harmonic mean, so a single zero term makes it zero. Membership inferenc
 (non-member) documents: an AUC near 0.5 means the two look alike. Utility is
 accuracy on general items; fluency is perplexity on held-out general text.
 final_score = mean(task aggregate, MIA score, utility), as in the official kit
-(which uses MMLU for utility).
+(which uses MMLU for utility). Generation lives in companion.generation, the
+document losses behind MIA and perplexity in companion.membership.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import os
 import re
 import statistics
 import time
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,97 +27,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from rouge_score import rouge_scorer
-from sklearn.metrics import auc, roc_curve
-from tqdm.auto import tqdm
 
 from . import data as course_data
 from .config import DATA_DIR, CourseError, EvalConfig
+from .generation import context_length, generate  # noqa: F401  (evaluate.generate)
+from .membership import document_losses, membership, mia_score, perplexity  # noqa: F401
 
 SPLITS = ("forget", "retain")
 TASKS = ("Task1", "Task2", "Task3")
 KINDS = {"sc": "regurgitation", "qa": "knowledge"}  # item kind -> score name
 GENERAL_KNOWLEDGE = DATA_DIR / "general_knowledge.jsonl"
 _ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)  # built once: it is slow
-
-
-# ---------------------------------------------------------------- generation
-@contextmanager
-def _padding(tokenizer, side: str):
-    """Pad on `side` inside the block, then restore the tokenizer's own side."""
-    before = tokenizer.padding_side
-    tokenizer.padding_side = side
-    try:
-        yield tokenizer
-    finally:
-        tokenizer.padding_side = before
-
-
-@contextmanager
-def _eval_mode(model):
-    """Dropout off inside the block; a model that was training trains again after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
-def context_length(model, tokenizer) -> int:
-    """Longest sequence the model takes (GPT-2: n_positions)."""
-    config = model.config
-    return getattr(config, "n_positions", None) or getattr(
-        config, "max_position_embeddings", None) or tokenizer.model_max_length
-
-
-def _token_ids(tokenizer, texts, limit: int, keep: str, minimum: int) -> list[list[int]]:
-    """Token ids of each text, cut to `limit` tokens keeping the `keep` end."""
-    texts = list(texts)  # a datasets Column or any sequence of strings
-    ids = tokenizer(texts, verbose=False)["input_ids"]  # cut below, so no length warning
-    for i, row in enumerate(ids):
-        if len(row) < minimum:
-            raise CourseError(f"text {i} ({texts[i][:40]!r}) is too short to score "
-                              f"(fewer than {minimum} tokens): remove it from the data")
-    return [row[-limit:] if keep == "end" else row[:limit] for row in ids]
-
-
-def _batches(ids: list[list[int]], batch_size: int):
-    """Index batches, longest first, so a batch holds similar lengths (less padding)."""
-    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    for start in range(0, len(order), batch_size):
-        yield order[start:start + batch_size]
-
-
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64,
-             batch_size: int = 16, progress: bool = True) -> list[str]:
-    """Greedy continuations of `prompts` (continuation only), batched, in input order."""
-    prompts = list(prompts)  # a datasets Column or any sequence of strings
-    if not prompts:
-        return []
-    room = context_length(model, tokenizer) - max_new_tokens
-    if room < 1:
-        raise CourseError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt "
-                          "in this model's context: lower EvalConfig.max_new_tokens")
-    # over-long prompts keep their end: the text right before the continuation
-    ids = _token_ids(tokenizer, prompts, room, keep="end", minimum=1)
-    answers: list[str] = [""] * len(prompts)
-    device = next(model.parameters()).device
-    bar = tqdm(total=len(prompts), desc="generating", unit="item", disable=not progress)
-    with _eval_mode(model), _padding(tokenizer, "left"):
-        for index in _batches(ids, batch_size):
-            batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},
-                                  return_tensors="pt").to(device)  # (batch, width)
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-            new = out[:, batch["input_ids"].shape[1]:]  # (batch, <= max_new_tokens)
-            texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-            for i, text in zip(index, texts):
-                answers[i] = text
-            bar.update(len(index))
-    bar.close()
-    return answers
 
 
 # ---------------------------------------------------------------- item scores
@@ -229,53 +150,6 @@ def task_scores(records: list[dict]) -> dict:
             "counts": {k: len(scores[k]) for k in keys}}
 
 
-# ---------------------------------------------------------------- MIA and fluency
-def _nll_sums(model, tokenizer, texts: list[str], batch_size: int):
-    """Per text: summed next-token NLL (teacher-forced) and the number of tokens."""
-    ids = _token_ids(tokenizer, texts, context_length(model, tokenizer), "start", 2)
-    sums, counts = np.zeros(len(ids)), np.zeros(len(ids), dtype=np.int64)
-    device = next(model.parameters()).device
-    with torch.no_grad(), _eval_mode(model), _padding(tokenizer, "right"):
-        for index in _batches(ids, batch_size):
-            batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},
-                                  return_tensors="pt").to(device)
-            logits = model(**batch).logits[:, :-1].float()  # (batch, seq-1, vocab)
-            target, mask = batch["input_ids"][:, 1:], batch["attention_mask"][:, 1:]
-            nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
-            sums[index] = (nll * mask).sum(1).cpu().numpy()  # padding masked out
-            counts[index] = mask.sum(1).cpu().numpy()
-    return sums, counts
-
-
-def document_losses(model, tokenizer, texts: list[str],
-                    batch_size: int = 8) -> np.ndarray:
-    """Mean token NLL of each document (the official MIA statistic)."""
-    sums, counts = _nll_sums(model, tokenizer, texts, batch_size)
-    return sums / counts
-
-
-def mia_score(member_losses, nonmember_losses) -> dict:
-    """AUC of telling members (label 1, score -loss) from non-members; 1-2|AUC-0.5|."""
-    member, nonmember = np.asarray(member_losses), np.asarray(nonmember_losses)
-    if len(member) == 0 or len(nonmember) == 0:
-        raise CourseError("MIA needs member and non-member documents: both sets must "
-                          "be non-empty (members = forget_train, non-members = "
-                          "forget_validation)")
-    labels = np.r_[np.ones(len(member)), np.zeros(len(nonmember))]
-    fpr, tpr, _ = roc_curve(labels, -np.r_[member, nonmember])
-    area = float(auc(fpr, tpr))
-    return {"auc": area, "score": 1.0 - 2.0 * abs(area - 0.5),
-            "member_loss": float(member.mean()),
-            "nonmember_loss": float(nonmember.mean()),
-            "n_member": len(member), "n_nonmember": len(nonmember)}
-
-
-def perplexity(model, tokenizer, texts: list[str], batch_size: int = 8) -> float:
-    """Token-weighted perplexity: exp(total NLL / total tokens) over all texts."""
-    sums, counts = _nll_sums(model, tokenizer, texts, batch_size)
-    return float(np.exp(sums.sum() / counts.sum()))
-
-
 # ---------------------------------------------------------------- utility, final
 def load_general_knowledge(path: str | Path = GENERAL_KNOWLEDGE) -> list[dict]:
     """Real-world cloze items (id, input, output) that pretrained GPT-2 completes."""
@@ -346,7 +220,7 @@ def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: st
                for name in _subsets(validation)}
     train = records["forget_train"] + records["retain_train"]
     task = task_scores(train)
-    mia, losses = _membership(model, tokenizer, benchmark, config.batch_size)
+    mia, losses = membership(model, tokenizer, benchmark, config.batch_size)
     # an offline model is probed on facts of the corpus it learnt; pretrained GPT-2
     # on real-world facts (utility_items = load_general_knowledge())
     items = general["probe"] if utility_items is None else utility_items
@@ -369,16 +243,6 @@ def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: st
     if out is not None:
         _write_stage(Path(out), stage, terms, records, losses, model, config)
     return {**terms, "mia_losses": losses}
-
-
-def _membership(model, tokenizer, benchmark, batch_size: int) -> tuple[dict, dict]:
-    """MIA terms and the document losses of forget_train (members) vs forget_validation."""
-    members, nonmembers = course_data.mia_sets(benchmark)
-    losses = {"member": document_losses(model, tokenizer, members["document"],
-                                        batch_size).tolist(),
-              "nonmember": document_losses(model, tokenizer, nonmembers["document"],
-                                           batch_size).tolist()}
-    return mia_score(losses["member"], losses["nonmember"]), losses
 
 
 def _subsets(validation: bool) -> tuple[str, ...]:

@@ -40,3 +40,15 @@ def test_recorded_results_have_rows():
         rows = [line for line in body.splitlines() if line.startswith("| ")
                 and "`" in line]  # a data row names its command
         assert rows, f"the {wanted} table has no rows"
+
+
+def test_a_budget_sweep_renders_one_row_per_run():
+    import run_all
+
+    record = json.loads((BENCH / "sweep-semeval.json").read_text())
+    rows = [line for line in run_all.render_sweep(record).splitlines()
+            if line.startswith("| ") and "`" in line]
+    assert len(rows) == len(record["runs"])
+    for row, run in zip(rows, record["runs"]):
+        forget = run["scores"]["sequential"]["forget_regurgitation"]
+        assert f"| {forget:.3f} |" in row  # the measured value, not a placeholder
