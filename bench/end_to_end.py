@@ -8,7 +8,9 @@ per-notebook times from runs/<P>/summary.md, and takes the peak resident memory
 from resource.getrusage(RUSAGE_CHILDREN).ru_maxrss: the largest peak of any single
 process of the tree (the course runner or one notebook kernel), not their sum.
 Each profile is measured from its own helper process, so one profile's peak does
-not carry into the next. --quick runs a one-cell notebook through the same path.
+not carry into the next. Profiles measured earlier and not named this time stay in
+the result file with their own command and date. --quick runs a one-cell notebook
+through the same path.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BENCH_DIR, PROJECT_ROOT, write_result
+from common import BENCH_DIR, PROJECT_ROOT, command, machine, now, write_result
 
 OUT = BENCH_DIR / "end_to_end.json"
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
@@ -95,6 +97,15 @@ def measure(profile: str, quick: bool) -> dict:
     return result
 
 
+def earlier_profiles(path: Path) -> list[dict]:
+    """The profiles of an earlier result file, each with its own command and date."""
+    if not path.exists():
+        return []
+    record = json.loads(path.read_text(encoding="utf-8"))
+    stamp = {key: record.get(key) for key in ("command", "date", "machine")}
+    return [{**stamp, **p} for p in record.get("profiles", [])]
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     """Time the course in each profile; print and write bench/end_to_end.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -117,12 +128,16 @@ def main(argv: list[str] | None = None) -> dict | None:
     for profile in profiles:
         print(f"running the course, profile {profile} ...", flush=True)
         result = measure(profile, args.quick)
+        # each profile keeps its own stamp, so one can be measured again alone
+        result.update({"command": command("end_to_end.py", argv), "date": now(),
+                       "machine": machine()})
         results.append(result)
         for row in result.get("notebooks", []):
             print(f"  {row['notebook']:32s} {row['seconds']:8.1f} s  {row['status']}")
         print(f"  total {result.get('total_seconds')} s (wall "
               f"{result.get('wall_seconds')} s), peak RSS {result.get('peak_rss_mib')} "
               f"MiB, all ok: {result.get('all_ok')}")
+    results += [p for p in earlier_profiles(args.out) if p["profile"] not in profiles]
     return write_result(args.out, "end_to_end.py", argv, {
         "quick": args.quick, "notebooks_found": [p.name for p in course_notebooks()],
         "peak_rss_note": "largest single process of the tree (RUSAGE_CHILDREN)",

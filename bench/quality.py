@@ -85,6 +85,14 @@ def study_profile(data: str, quick: bool, args) -> object:
         eval=replace(p.eval, max_new_tokens=size["new_tokens"]))
 
 
+def shown(source: str) -> str:
+    """A data source as RESULTS.md names it: a folder beside the project, relatively."""
+    path = Path(source)
+    if path.is_absolute() and path.is_relative_to(PROJECT_ROOT.parent):
+        return str(Path("..") / path.relative_to(PROJECT_ROOT.parent))
+    return source
+
+
 def data_source(data: str) -> str | None:
     """The source string for load_benchmark, or None when SemEval's files are absent."""
     if data == "bundled":
@@ -245,8 +253,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the rows already in --runs, train nothing")
-    parser.add_argument("--runs", type=Path, default=Path("/tmp/quality-runs"),
-                        help="checkpoints and rows.jsonl (not in the project)")
+    parser.add_argument("--runs", type=Path, default=PROJECT_ROOT / "runs" / "quality",
+                        help="checkpoints and rows.jsonl (runs/ is git-ignored)")
     parser.add_argument("--out", type=Path, default=None,
                         help="result JSON (default bench/quality-<data>.json)")
     args = parser.parse_args(argv)
@@ -277,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     print_summary(summary, found)
     path = args.out or BENCH_DIR / f"quality-{args.data}.json"
     return write_result(path, "quality.py", argv, {
-        "quick": args.quick, "data": args.data, "source": source,
+        "quick": args.quick, "data": args.data, "source": shown(source),
         "max_docs_per_task": profile.max_docs_per_task, "models": list(models),
         "seeds": list(seeds), "methods": list(methods), "report_only": args.report_only,
         "units_done": [f"{m} seed {k}" for m, k in units],

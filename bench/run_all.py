@@ -125,14 +125,15 @@ def render_end_to_end(r: dict) -> str:
     """Per-notebook seconds, the course total and peak RSS, per profile."""
     rows = []
     for p in r["profiles"]:
+        stamped = stamp(p if "command" in p else r)  # a profile may be re-measured alone
         for nb in p.get("notebooks", []):
             status = ANSI.sub("", nb["status"])  # the runner keeps traceback colours
             rows.append([p["profile"], nb["notebook"], f"{nb['seconds']:.1f}",
-                         status, "", *stamp(r)])
+                         status, "", *stamped])
         rows.append([p["profile"], "**whole course**", f"**{p.get('total_seconds')}**",
                      "ok" if p.get("all_ok")
                      else f"failed (exit {p.get('returncode')})",
-                     f"{p.get('peak_rss_mib')} MiB", *stamp(r)])
+                     f"{p.get('peak_rss_mib')} MiB", *stamped])
     return (table(["profile", "notebook", "seconds", "status", "peak RSS", "command",
                    "machine", "date"], rows)
             + "\n\nPeak RSS: the largest single process of the tree (course runner "

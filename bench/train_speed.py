@@ -6,11 +6,12 @@ Both train the same model (a copy of one seeded initialisation) on the same
 tokenized rows, at the same batch size, sequence length and learning rate, with
 torch's fused AdamW in both (Trainer's default optimiser, and the companion loop's
 on CPU and CUDA), gradient clipping at 1.0, a constant schedule, fp32, the same
-number of threads, no evaluation, no saving, no progress bar. Rows are the course's baseline texts packed into blocks of exactly
-`seq_len` tokens, so every batch holds batch x seq_len real tokens. The clock
-runs from the end of the last warm-up step to the end of the last step (the
-companion loop's guard and a Trainer callback take the times). Runs alternate
-A-B, B-A, ... in one process; the ratio is the median of the per-repeat ratios.
+number of threads, no evaluation, no saving, no progress bar. Rows are the course's
+baseline texts packed into blocks of exactly `seq_len` tokens, so every batch holds
+batch x seq_len real tokens. The clock runs from the end of the last warm-up step
+to the end of the last step (the companion loop's guard and a Trainer callback
+take the times). Runs alternate A-B, B-A, ... in one process; the ratio is the
+median of the per-repeat ratios.
 
 MFU: model FLOPs per token = 6 N (N = all parameters, the tied LM head counted
 once) + 12 L T d (attention scores and mixing, PaLM's formula), against the best

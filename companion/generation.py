@@ -8,11 +8,28 @@ same helpers cut and pad the texts whose losses membership inference compares.
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 
 from .config import CourseError
+
+
+class _NoMaskNotice(logging.Filter):
+    """Drop transformers' "pass an attention_mask" notice during generation.
+
+    When a batch needs no padding its all-ones mask is dropped, and a row that has
+    finished emits EOS, which is also the pad token here; transformers then takes
+    the EOS for padding and warns. Each row attends only to its own tokens, so the
+    outputs are right (batched equals one-at-a-time, see bench/eval_speed.py).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "passing in an `attention_mask`" not in record.getMessage()
+
+
+logging.getLogger("transformers.modeling_utils").addFilter(_NoMaskNotice())
 
 
 @contextmanager

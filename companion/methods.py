@@ -43,7 +43,9 @@ def get_method(name: str) -> Callable:
 
 
 def _logits(model, batch: dict) -> torch.Tensor:
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    # no KV cache: a teacher-forced pass never reuses one (Trainer turns it off too)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                use_cache=False)
     return out.logits.float()  # (batch, seq, vocab): position t predicts token t+1
 
 

@@ -52,3 +52,29 @@ def test_a_budget_sweep_renders_one_row_per_run():
     for row, run in zip(rows, record["runs"]):
         forget = run["scores"]["sequential"]["forget_regurgitation"]
         assert f"| {forget:.3f} |" in row  # the measured value, not a placeholder
+
+
+def test_a_profile_measured_alone_keeps_the_others_with_their_own_stamp(tmp_path):
+    import end_to_end
+    import run_all
+
+    old = {"command": "bench/end_to_end.py", "date": "2026-01-01T00:00:00+00:00",
+           "machine": {"cores": 2, "threads": 1, "torch": "x"},
+           "profiles": [{"profile": "offline", "total_seconds": 9.0, "all_ok": True,
+                         "notebooks": [{"notebook": "01_a", "seconds": 9.0,
+                                        "status": "ok"}]}]}
+    path = tmp_path / "end_to_end.json"
+    path.write_text(json.dumps(old))
+    kept = end_to_end.earlier_profiles(path)
+    assert kept[0]["profile"] == "offline" and kept[0]["date"] == old["date"]
+    new = {**old, "date": "2026-02-02T00:00:00+00:00",
+           "profiles": [{"profile": "smoke", "total_seconds": 1.0, "all_ok": True,
+                         "notebooks": [], "command": "bench/end_to_end.py --profiles "
+                         "smoke", "date": "2026-02-02T00:00:00+00:00",
+                         "machine": old["machine"]}] + kept}
+    text = run_all.render_end_to_end(new)
+    offline = [line for line in text.splitlines() if line.startswith("| offline")]
+    assert offline and all("2026-01-01" in line for line in offline)
+    assert "2026-02-02" in next(line for line in text.splitlines()
+                                if line.startswith("| smoke"))
+    assert end_to_end.earlier_profiles(tmp_path / "absent.json") == []
