@@ -365,15 +365,15 @@ MIA_CASES = [
 
 
 def mia_score_value(member_losses, nonmember_losses) -> float:
-    """Reference of check_mia_score: evaluate.mia_score(...)["score"]."""
-    from .evaluate import mia_score
+    """Reference of check_mia_score: membership.mia_score(...)["score"]."""
+    from .membership import mia_score
 
     return mia_score(member_losses, nonmember_losses)["score"]
 
 
 def check_mia_score(fn) -> bool:
     """`mia_score(member_losses, nonmember_losses) -> float`: 1 - 2|AUC - 0.5|."""
-    from .evaluate import mia_score
+    from .membership import mia_score
 
     hint = ("labels member=1 / non-member=0, score = -loss, AUC from sklearn "
             "roc_curve + auc, then 1 - 2 * abs(auc - 0.5)")

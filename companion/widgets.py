@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from . import evaluate
+from . import evaluate, generation
 from .config import EvalConfig, UnlearnConfig
 from .data import is_sc, training_texts
 from .train import negative_finetune
@@ -30,7 +30,7 @@ TRAJECTORY_COLUMNS = ["step", "forget_regurgitation", "retain_regurgitation",
 def probe_completions(models: dict, prompt: str,
                       max_new_tokens: int = 32) -> dict[str, str]:
     """{name: greedy completion of `prompt`} for each (model, tokenizer) in `models`."""
-    return {name: evaluate.generate(model, tokenizer, [prompt], max_new_tokens,
+    return {name: generation.generate(model, tokenizer, [prompt], max_new_tokens,
                                     batch_size=1, progress=False)[0].strip()
             for name, (model, tokenizer) in models.items()}
 
@@ -98,7 +98,7 @@ def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfi
         extra.append({
             "retain_regurgitation": evaluate.forget_regurgitation(
                 current, tokenizer, retain, eval_config),
-            "sample": evaluate.generate(current, tokenizer, [sample["input"]],
+            "sample": generation.generate(current, tokenizer, [sample["input"]],
                                         eval_config.max_new_tokens, batch_size=1,
                                         progress=False)[0].strip()})
         return score

@@ -10,6 +10,7 @@ from datasets import Dataset, DatasetDict
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion import evaluate as ev
+from companion import generation, membership
 from companion.config import CourseError, EvalConfig, load_profile, with_overrides
 from companion.models import EOS, save_model, train_tokenizer
 
@@ -130,14 +131,14 @@ def test_task_scores_of_nothing_is_an_error():
 
 # ---------------------------------------------------------------- MIA and final
 def test_mia_of_separated_and_identical_losses():
-    apart = ev.mia_score([0.1, 0.2, 0.3], [1.0, 2.0, 3.0])  # members much lower loss
+    apart = membership.mia_score([0.1, 0.2, 0.3], [1.0, 2.0, 3.0])  # members much lower loss
     assert apart["auc"] == 1.0 and apart["score"] == 0.0
-    reverse = ev.mia_score([1.0, 2.0, 3.0], [0.1, 0.2, 0.3])  # over-unlearnt
+    reverse = membership.mia_score([1.0, 2.0, 3.0], [0.1, 0.2, 0.3])  # over-unlearnt
     assert reverse["auc"] == 0.0 and reverse["score"] == 0.0
-    same = ev.mia_score([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    same = membership.mia_score([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     assert same["auc"] == pytest.approx(0.5) and same["score"] == pytest.approx(1.0)
     with pytest.raises(CourseError):
-        ev.mia_score([], [1.0])
+        membership.mia_score([], [1.0])
 
 
 def test_final_score_is_the_mean_of_three():
@@ -159,8 +160,8 @@ def _greedy_by_hand(model, tokenizer, prompt, n):
 
 
 def test_batched_generation_equals_one_at_a_time(model, tokenizer):
-    batched = ev.generate(model, tokenizer, PROMPTS, 8, batch_size=4, progress=False)
-    single = ev.generate(model, tokenizer, PROMPTS, 8, batch_size=1, progress=False)
+    batched = generation.generate(model, tokenizer, PROMPTS, 8, batch_size=4, progress=False)
+    single = generation.generate(model, tokenizer, PROMPTS, 8, batch_size=1, progress=False)
     assert batched == single
     assert tokenizer.padding_side == "right"  # restored
     # the continuation only, in input order, as a cache-free greedy loop makes it
@@ -170,20 +171,20 @@ def test_batched_generation_equals_one_at_a_time(model, tokenizer):
 
 def test_generation_restores_training_mode_and_rejects_bad_input(model, tokenizer):
     model.train()
-    ev.generate(model, tokenizer, PROMPTS[:1], 2, progress=False)
+    generation.generate(model, tokenizer, PROMPTS[:1], 2, progress=False)
     assert model.training
     model.eval()
-    assert ev.generate(model, tokenizer, [], 4) == []
+    assert generation.generate(model, tokenizer, [], 4) == []
     with pytest.raises(CourseError, match="too short"):
-        ev.generate(model, tokenizer, ["The", ""], 2, progress=False)
+        generation.generate(model, tokenizer, ["The", ""], 2, progress=False)
     with pytest.raises(CourseError, match="max_new_tokens"):
-        ev.generate(model, tokenizer, ["The"], 64, progress=False)
+        generation.generate(model, tokenizer, ["The"], 64, progress=False)
 
 
 def test_document_losses_are_mean_token_nll_and_batch_free(model, tokenizer):
     texts = TEXTS[:2] + ["The baker sings"]
-    batched = ev.document_losses(model, tokenizer, texts, batch_size=3)
-    single = ev.document_losses(model, tokenizer, texts, batch_size=1)
+    batched = membership.document_losses(model, tokenizer, texts, batch_size=3)
+    single = membership.document_losses(model, tokenizer, texts, batch_size=1)
     assert batched == pytest.approx(single, abs=1e-5)
     ids = tokenizer(texts[2], return_tensors="pt")["input_ids"]
     with torch.no_grad():
@@ -192,7 +193,7 @@ def test_document_losses_are_mean_token_nll_and_batch_free(model, tokenizer):
     # perplexity weighs every token once: exp(sum of per-text NLL / tokens)
     counts = [len(tokenizer(t)["input_ids"]) - 1 for t in texts]
     total = sum(loss * n for loss, n in zip(single, counts)) / sum(counts)
-    assert ev.perplexity(model, tokenizer, texts) == pytest.approx(math.exp(total),
+    assert membership.perplexity(model, tokenizer, texts) == pytest.approx(math.exp(total),
                                                                    rel=1e-5)
 
 

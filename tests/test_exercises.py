@@ -9,7 +9,7 @@ from rouge_score import rouge_scorer
 
 from companion import exercises as ex
 from companion.data import load_benchmark
-from companion.evaluate import mia_score
+from companion.membership import mia_score
 from companion.exercises import EXERCISES, ExerciseError
 
 

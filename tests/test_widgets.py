@@ -7,7 +7,7 @@ import torch
 
 from companion.config import EvalConfig, UnlearnConfig, set_seed
 from companion.data import load_benchmark
-from companion.evaluate import generate
+from companion.generation import generate
 from companion.models import load_model
 from companion.widgets import (TRAJECTORY_COLUMNS, forgetting_slider,
                                forgetting_trajectory, model_probe, probe_completions)
