@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         print(f"  total {result.get('total_seconds')} s (wall "
               f"{result.get('wall_seconds')} s), peak RSS {result.get('peak_rss_mib')} "
               f"MiB, all ok: {result.get('all_ok')}")
-    results += [p for p in earlier_profiles(args.out) if p["profile"] not in profiles]
+    if not args.quick:  # a quick run is no measurement: it keeps nothing
+        results += [p for p in earlier_profiles(args.out) if p["profile"] not in profiles]
     return write_result(args.out, "end_to_end.py", argv, {
         "quick": args.quick, "notebooks_found": [p.name for p in course_notebooks()],
         "peak_rss_note": "largest single process of the tree (RUSAGE_CHILDREN)",

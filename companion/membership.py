@@ -17,7 +17,8 @@ from sklearn.metrics import auc, roc_curve
 
 from . import data as course_data
 from .config import CourseError
-from .generation import length_batches, eval_mode, padding_side, token_ids, context_length
+from .generation import (context_length, eval_mode, length_batches, padding_side,
+                         token_ids)
 from .methods import sequence_nll
 
 

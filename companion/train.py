@@ -32,8 +32,9 @@ CHECK_TEXTS = 64  # the guard measures forget/retain loss on at most this many t
 
 def encode(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
     """Token ids of each text, cut to max_length - 1, then EOS (so generation stops)."""
+    # cut by the tokenizer itself, which then does not warn about long inputs
     ids = tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                    max_length=max_length - 1)["input_ids"]  # cut here: no long-input warning
+                    max_length=max_length - 1)["input_ids"]
     return [row + [tokenizer.eos_token_id] for row in ids]
 
 
