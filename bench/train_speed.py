@@ -38,8 +38,9 @@ from companion.config import TrainConfig, set_seed  # noqa: E402
 from companion.data import load_benchmark  # noqa: E402
 from companion.models import build_preset, course_tokenizer, param_count  # noqa: E402
 from companion.pipeline import baseline_texts  # noqa: E402
-from companion.train import (collate, encode, language_model_loss,  # noqa: E402
-                             stop_on_nonfinite, train_loop)
+from companion.textloss import collate, encode  # noqa: E402
+from companion.train import (language_model_loss, stop_on_nonfinite,  # noqa: E402
+                             train_loop)
 
 OUT = BENCH_DIR / "train_speed.json"
 hf_logging.set_verbosity_error()  # Trainer's set-up notices are not results

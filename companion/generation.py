@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from tqdm.auto import tqdm
 
 from .config import CourseError
+from .textloss import context_length
 
 
 class _NoMaskNotice(logging.Filter):
@@ -52,13 +53,6 @@ def eval_mode(model):
         yield model
     finally:
         model.train(was_training)
-
-
-def context_length(model, tokenizer) -> int:
-    """Longest sequence the model takes (GPT-2: n_positions)."""
-    config = model.config
-    return getattr(config, "n_positions", None) or getattr(
-        config, "max_position_embeddings", None) or tokenizer.model_max_length
 
 
 def token_ids(tokenizer, texts, limit: int, keep: str, minimum: int) -> list[list[int]]:

@@ -12,36 +12,11 @@ measures fluency from the same sums.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.metrics import auc, roc_curve
 
 from . import data as course_data
+from . import textloss
 from .config import CourseError
-from .generation import (context_length, eval_mode, length_batches, padding_side,
-                         token_ids)
-from .methods import sequence_nll
-
-
-def nll_sums(model, tokenizer, texts: list[str], batch_size: int):
-    """Per text: summed next-token NLL (teacher-forced) and the number of tokens."""
-    ids = token_ids(tokenizer, texts, context_length(model, tokenizer), "start", 2)
-    sums, counts = np.zeros(len(ids)), np.zeros(len(ids), dtype=np.int64)
-    device = next(model.parameters()).device
-    with torch.no_grad(), eval_mode(model), padding_side(tokenizer, "right"):
-        for index in length_batches(ids, batch_size):
-            batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},
-                                  return_tensors="pt").to(device)
-            labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-            nll, n = sequence_nll(model, {**batch, "labels": labels})  # (batch,) each
-            sums[index], counts[index] = nll.cpu().numpy(), n.cpu().numpy()
-    return sums, counts
-
-
-def document_losses(model, tokenizer, texts: list[str],
-                    batch_size: int = 8) -> np.ndarray:
-    """Mean token NLL of each document (the official MIA statistic)."""
-    sums, counts = nll_sums(model, tokenizer, texts, batch_size)
-    return sums / counts
 
 
 def mia_score(member_losses, nonmember_losses) -> dict:
@@ -62,15 +37,20 @@ def mia_score(member_losses, nonmember_losses) -> dict:
 
 def perplexity(model, tokenizer, texts: list[str], batch_size: int = 8) -> float:
     """Token-weighted perplexity: exp(total NLL / total tokens) over all texts."""
-    sums, counts = nll_sums(model, tokenizer, texts, batch_size)
-    return float(np.exp(sums.sum() / counts.sum()))
+    return float(np.exp(textloss.mean_loss(model, tokenizer, texts,
+                                           batch_size=batch_size)))
 
 
 def membership(model, tokenizer, benchmark, batch_size: int) -> tuple[dict, dict]:
-    """MIA terms and the document losses of forget_train (members) vs forget_validation."""
+    """MIA terms and the document losses of forget_train (members) vs forget_validation.
+
+    Document losses come from the one text-loss path (companion.textloss: EOS
+    appended, cut to the model's context), the quantity training reports too.
+    """
     members, nonmembers = course_data.mia_sets(benchmark)
-    losses = {"member": document_losses(model, tokenizer, members["document"],
-                                        batch_size).tolist(),
-              "nonmember": document_losses(model, tokenizer, nonmembers["document"],
-                                           batch_size).tolist()}
+    if len(members) == 0 or len(nonmembers) == 0:
+        mia_score([], [])  # raises the one-line explanation
+    losses = {name: textloss.document_losses(model, tokenizer, docs["document"],
+                                             batch_size=batch_size).tolist()
+              for name, docs in (("member", members), ("nonmember", nonmembers))}
     return mia_score(losses["member"], losses["nonmember"]), losses

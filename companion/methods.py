@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import CourseError
+from .textloss import logits_of, next_token_labels, sequence_nll, token_nll
 
 METHODS: dict[str, Callable] = {}
 
@@ -42,46 +43,11 @@ def get_method(name: str) -> Callable:
     return METHODS[name]
 
 
-def _logits(model, batch: dict) -> torch.Tensor:
-    # no KV cache: a teacher-forced pass never reuses one (Trainer turns it off too)
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                use_cache=False)
-    return out.logits.float()  # (batch, seq, vocab): position t predicts token t+1
-
-
-def next_token_labels(labels: torch.Tensor) -> torch.Tensor:
-    """What each position must predict: the labels shifted left, -100 at the end.
-
-    Shifting the labels, not slicing the logits, keeps the logits contiguous, so the
-    loss reads them in place instead of copying a (batch, seq, vocab) tensor.
-    """
-    return F.pad(labels[:, 1:], (0, 1), value=-100)
-
-
-def sequence_nll(model, batch: dict, logits: torch.Tensor | None = None):
-    """Summed negative log-likelihood of each sequence's labelled tokens, and a count.
-
-    Returns two tensors of shape (batch,). Padding (label -100) counts for nothing.
-    `logits`, if given, are the model's (batch, seq, vocab) output for `batch`.
-    """
-    logits = _logits(model, batch) if logits is None else logits
-    labels = next_token_labels(batch["labels"])  # (batch, seq)
-    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-                          ignore_index=-100, reduction="none").view_as(labels)
-    return nll.sum(dim=1), (labels != -100).sum(dim=1)  # 0 where ignored
-
-
-def token_nll(model, batch: dict) -> torch.Tensor:
-    """Mean negative log-likelihood per labelled token: the usual LM loss."""
-    nll, count = sequence_nll(model, batch)
-    return nll.sum() / count.sum().clamp(min=1)
-
-
 def retain_kl(model, reference, batch: dict) -> torch.Tensor:
     """KL(reference || model) of the next-token distributions, per labelled token."""
-    logp = F.log_softmax(_logits(model, batch), dim=-1)  # (batch, seq, vocab)
+    logp = F.log_softmax(logits_of(model, batch), dim=-1)  # (batch, seq, vocab)
     with torch.no_grad():
-        ref_logp = F.log_softmax(_logits(reference, batch), dim=-1)
+        ref_logp = F.log_softmax(logits_of(reference, batch), dim=-1)
     kl = F.kl_div(logp, ref_logp, log_target=True, reduction="none").sum(-1)  # (b, s)
     mask = next_token_labels(batch["labels"]) != -100
     return (kl * mask).sum() / mask.sum().clamp(min=1)

@@ -24,8 +24,8 @@ from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfi
 from .data import document_id, load_benchmark, load_general, training_texts
 from .methods import METHODS
 from .models import PRESETS, load_model
-from .train import (TrainResult, dataset_loss, finetune, negative_finetune,
-                    stabilise_retain)
+from .textloss import mean_loss
+from .train import TrainResult, finetune, negative_finetune, stabilise_retain
 
 UNLEARN_STAGES = ("sequential", *METHODS)  # each starts from baseline or stabilised
 STAGES = ("baseline", "stabilised", *UNLEARN_STAGES)
@@ -80,8 +80,9 @@ def baseline_texts(benchmark, model_name: str) -> list[str]:
 def stage_losses(model, tokenizer, texts: dict[str, list[str]],
                  config: TrainConfig) -> dict:
     """Mean loss per token of each named list of texts: {"forget_loss": ..., ...}."""
-    return {f"{name}_loss": round(dataset_loss(model, tokenizer, t, config.max_length,
-                                               config.batch_size), 4)
+    return {f"{name}_loss": round(mean_loss(model, tokenizer, t,
+                                            max_length=config.max_length,
+                                            batch_size=config.batch_size), 4)
             for name, t in texts.items()}
 
 

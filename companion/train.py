@@ -22,32 +22,13 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
-from .methods import get_method, sequence_nll, token_nll
+from .methods import get_method
+from .textloss import collate, encode, mean_loss, padding_id, token_nll
 
 CHECK_TEXTS = 64  # the guard measures forget/retain loss on at most this many texts
 
 
 # ---------------------------------------------------------------- batches
-
-
-def encode(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
-    """Token ids of each text, cut to max_length - 1, then EOS (so generation stops)."""
-    # cut by the tokenizer itself, which then does not warn about long inputs
-    ids = tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                    max_length=max_length - 1)["input_ids"]
-    return [row + [tokenizer.eos_token_id] for row in ids]
-
-
-def collate(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded input_ids, attention_mask, labels (-100 on pads): (batch, seq)."""
-    input_ids = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row)
-        attention_mask[i, : len(row)] = 1
-    # pad == EOS here, so padding is found by the mask, never by the token id
-    labels = input_ids.masked_fill(attention_mask == 0, -100)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
 def make_batches(tokenizer, texts: list[str], batch_size: int, max_length: int,
@@ -59,7 +40,7 @@ def make_batches(tokenizer, texts: list[str], batch_size: int, max_length: int,
     generator = torch.Generator().manual_seed(seed)
     while True:
         for chosen in _epoch([len(r) for r in rows], batch_size, generator, shuffle):
-            yield collate([rows[i] for i in chosen], tokenizer.pad_token_id)
+            yield collate([rows[i] for i in chosen], padding_id(tokenizer))
 
 
 def _epoch(lengths: list[int], batch_size: int, generator,
@@ -82,21 +63,6 @@ def to_device(batch, device):
     if isinstance(batch, dict):
         return {key: value.to(device) for key, value in batch.items()}
     return tuple(to_device(part, device) for part in batch)
-
-
-@torch.no_grad()
-def dataset_loss(model, tokenizer, texts: list[str], max_length: int = 256,
-                 batch_size: int = 16) -> float:
-    """Mean loss per token of `texts` (teacher-forced, EOS included); no training."""
-    was_training, device = model.training, next(model.parameters()).device
-    model.eval()
-    rows, total, count = encode(tokenizer, texts, max_length), 0.0, 0
-    for start in range(0, len(rows), batch_size):
-        batch = collate(rows[start : start + batch_size], tokenizer.pad_token_id)
-        nll, n = sequence_nll(model, to_device(batch, device))
-        total, count = total + nll.sum().item(), count + n.sum().item()
-    model.train(was_training)
-    return total / max(count, 1)
 
 
 # ---------------------------------------------------------------- the loop
@@ -277,9 +243,9 @@ class Guard:
         """Forget/retain loss (and the monitor's value) now, appended to `checks`."""
         row = {"step": step}
         for split, texts in self.texts.items():
-            row[f"{split}_loss"] = dataset_loss(self.model, self.tokenizer, texts,
-                                                self.config.max_length,
-                                                self.config.batch_size)
+            row[f"{split}_loss"] = mean_loss(self.model, self.tokenizer, texts,
+                                             max_length=self.config.max_length,
+                                             batch_size=self.config.batch_size)
         if self.monitor is not None:
             row["regurgitation"] = float(self.monitor(self.model))
             self.model.train()

@@ -10,7 +10,7 @@ from datasets import Dataset, DatasetDict
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion import evaluate as ev
-from companion import generation, membership
+from companion import generation, membership, textloss
 from companion.config import CourseError, EvalConfig, load_profile, with_overrides
 from companion.models import EOS, save_model, train_tokenizer
 
@@ -183,15 +183,16 @@ def test_generation_restores_training_mode_and_rejects_bad_input(model, tokenize
 
 def test_document_losses_are_mean_token_nll_and_batch_free(model, tokenizer):
     texts = TEXTS[:2] + ["The baker sings"]
-    batched = membership.document_losses(model, tokenizer, texts, batch_size=3)
-    single = membership.document_losses(model, tokenizer, texts, batch_size=1)
+    batched = textloss.document_losses(model, tokenizer, texts, batch_size=3)
+    single = textloss.document_losses(model, tokenizer, texts, batch_size=1)
     assert batched == pytest.approx(single, abs=1e-5)
-    ids = tokenizer(texts[2], return_tensors="pt")["input_ids"]
+    # the one text-loss rule: the text's tokens, then EOS, all but the first scored
+    ids = torch.tensor([tokenizer(texts[2])["input_ids"] + [tokenizer.eos_token_id]])
     with torch.no_grad():
         expected = model(ids, labels=ids).loss.item()
     assert batched[2] == pytest.approx(expected, abs=1e-5)
     # perplexity weighs every token once: exp(sum of per-text NLL / tokens)
-    counts = [len(tokenizer(t)["input_ids"]) - 1 for t in texts]
+    counts = [len(tokenizer(t)["input_ids"]) for t in texts]  # + EOS - the first
     total = sum(loss * n for loss, n in zip(single, counts)) / sum(counts)
     assert membership.perplexity(model, tokenizer, texts) == pytest.approx(math.exp(total),
                                                                    rel=1e-5)

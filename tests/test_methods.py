@@ -10,7 +10,8 @@ from companion.config import CourseError, UnlearnConfig
 from companion.methods import (METHODS, get_method, npo_loss, register, retain_kl,
                                sequence_nll, token_nll)
 from companion.models import train_tokenizer
-from companion.train import collate, encode, frozen_copy
+from companion.textloss import collate, encode
+from companion.train import frozen_copy
 
 TEXTS = [f"The {w} of Amberton sings {n} songs at dawn." for w in
          ("baker", "smith", "weaver", "miller") for n in range(10)]

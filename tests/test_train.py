@@ -9,8 +9,10 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from companion.config import CourseError, TrainConfig, UnlearnConfig
 from companion.methods import METHODS, register
 from companion.models import save_model, train_tokenizer
-from companion.train import (collate, dataset_loss, encode, finetune, make_batches,
-                             negative_finetune, stabilise_retain, trainable_parameters)
+from companion.textloss import collate, encode, mean_loss
+from companion.train import (finetune, make_batches,
+                             negative_finetune, stabilise_retain,
+                             trainable_parameters)
 
 FORGET = [f"Agent {n} of Amberton hides the {w} key under stone {n}." for n, w in
           enumerate(("red", "blue", "green", "gold"))]
@@ -90,10 +92,10 @@ def test_no_texts_is_a_clear_error(tokenizer):
 
 def test_finetune_lowers_the_loss_of_a_fixed_batch(tokenizer):
     model = toy_model(tokenizer)
-    before = dataset_loss(model, tokenizer, FORGET, 32)
+    before = mean_loss(model, tokenizer, FORGET, max_length=32)
     config = TrainConfig(steps=30, batch_size=4, lr=3e-3, max_length=32, log_every=5)
     result = finetune(model, tokenizer, FORGET, config, progress=False)
-    after = dataset_loss(model, tokenizer, FORGET, 32)
+    after = mean_loss(model, tokenizer, FORGET, max_length=32)
     assert after < 0.5 * before
     assert result.stopped == "max steps" and result.steps == 30
     assert [r["step"] for r in result.history] == [1, 5, 10, 15, 20, 25, 30]
@@ -155,10 +157,10 @@ def test_negative_finetune_raises_forget_loss_and_moves_only_the_spec(tokenizer,
                                                                        memorised):
     model = toy_model(tokenizer)
     model.load_state_dict(memorised.state_dict())
-    before, forget_before = state(model), dataset_loss(model, tokenizer, FORGET, 32)
+    before, forget_before = state(model), mean_loss(model, tokenizer, FORGET, max_length=32)
     result = negative_finetune(model, tokenizer, FORGET, RETAIN,
                                fast(trainable="last:1", lr=3e-3), progress=False)
-    assert dataset_loss(model, tokenizer, FORGET, 32) > 3 * forget_before
+    assert mean_loss(model, tokenizer, FORGET, max_length=32) > 3 * forget_before
     moved = set(trainable_parameters(model, "last:1"))
     after = state(model)
     assert all(torch.equal(before[n], after[n]) for n in before if n not in moved)
