@@ -35,12 +35,12 @@ import torch  # noqa: E402
 
 from companion.config import (EvalConfig, TrainConfig, UnlearnConfig,  # noqa: E402
                               load_profile)
-from companion.pipeline import UNLEARN_STAGES  # noqa: E402
+from companion.stages import METHOD_STAGES  # noqa: E402
 
 SEMEVAL_DIR = PROJECT_ROOT.parent / "shared" / "semeval25"
 MODELS = ("tiny-gpt2", "tiny-distilgpt2")  # the larger preset first
-METHODS = UNLEARN_STAGES  # sequential, then the baselines the pipeline registers
-BASELINES = tuple(s for s in UNLEARN_STAGES if s != "sequential")
+METHODS = METHOD_STAGES  # sequential, then the baselines the pipeline registers
+BASELINES = tuple(s for s in METHOD_STAGES if s != "sequential")
 
 
 # ---------------------------------------------------------------- sizes

@@ -41,7 +41,8 @@ def _pipeline(args) -> None:
     from .pipeline import run_pipeline
 
     run_pipeline(profile=args.profile, model_name=args.model, data=args.data,
-                 method=args.method, out=args.out, seed=args.seed)
+                 method=args.method, out=args.out, seed=args.seed,
+                 oracle=not args.no_oracle)
 
 
 def _evaluate(args) -> None:
@@ -90,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_data)
 
     p = sub.add_parser("train", help="run one stage from the previous stage's checkpoint")
-    p.add_argument("stage", help="baseline, stabilised, sequential or a method name")
+    p.add_argument("stage", help="a stage of companion.stages: baseline, oracle, "
+                   "stabilised, sequential, a method name, request-k")
     _run_options(p)
     p.add_argument("--method", default=None, help="unlearning method (default: sequential)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing stage")
@@ -100,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(p)
     p.add_argument("--method", default="sequential",
                    help="sequential, gradient_ascent, gradient_difference, kl or npo")
+    p.add_argument("--no-oracle", action="store_true",
+                   help="skip the oracle (exact unlearning); the reports then say "
+                        "why the oracle-relative terms are missing")
     p.set_defaults(func=_pipeline)
 
     p = sub.add_parser("evaluate", help="score a checkpoint the official SemEval way")

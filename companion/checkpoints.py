@@ -21,19 +21,7 @@ from pathlib import Path
 
 from . import models
 from .config import RUNS_DIR, CourseError
-
-NOTEBOOKS = {
-    "baseline": "notebooks/01_baseline_finetuning.ipynb",
-    "stabilised": "notebooks/02_retain_stabilisation.ipynb",
-    "request": "notebooks/06_sequential_requests.ipynb",
-}
-UNLEARN_NOTEBOOK = "notebooks/03_negative_finetuning.ipynb"  # sequential, methods
-
-
-def notebook_for(stage: str) -> str:
-    """The notebook that makes `stage`."""
-    key = "request" if stage.startswith("request-") else stage
-    return NOTEBOOKS.get(key, UNLEARN_NOTEBOOK)
+from .stages import notebook_for
 
 
 def stage_dir(root: str | Path, stage: str) -> Path:

@@ -61,6 +61,9 @@ class UnlearnConfig(TrainConfig):
     npo_beta: float = 0.1  # inverse temperature of NPO
     stop_forget_loss: float | None = None  # stop once the forget loss exceeds this
     stop_regurgitation: float | None = 0.1  # stop once forget ROUGE-L recall <= this
+    # "regurgitation" (the line above), "held_out" or "oracle" (the calibrated stop:
+    # forget documents as likely as never-seen ones), "steps": companion.guard
+    stop_rule: str = "regurgitation"
     check_every: int = 10  # steps between stopping checks
     divergence_factor: float = 10.0  # a loss this many times its start (>= 1 nat) diverged
 
@@ -215,6 +218,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def run_dir(profile: str, model: str) -> Path:
-    """Folder of one profile and model's checkpoints and reports: runs/<profile>/<model>."""
-    return RUNS_DIR / profile / model.replace("/", "--")
+def model_label(model: str) -> str:
+    """A folder-safe name: a local model folder's name, or the hub id with -- for /."""
+    return Path(model).name if Path(model).is_dir() else model.replace("/", "--")
+
+
+def run_dir(profile: str, model: str, seed: int = 0) -> Path:
+    """The one run-folder rule: runs/<profile>/<model>, and .../seed-<k> for seed k > 0."""
+    base = RUNS_DIR / profile / model_label(model)
+    return base if seed == 0 else base / f"seed-{seed}"

@@ -33,6 +33,7 @@ from . import data as course_data
 from .config import DATA_DIR, CourseError, EvalConfig
 from .generation import generate
 from .membership import membership, perplexity
+from .oracle import relative_terms
 
 SPLITS = ("forget", "retain")
 TASKS = ("Task1", "Task2", "Task3")
@@ -203,7 +204,7 @@ def _baseline_utility(baseline) -> float | None:
 # ---------------------------------------------------------------- a whole stage
 def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: str,
                    general=None, utility_items=None, out=None, baseline=None,
-                   validation: bool = False, progress: bool = True) -> dict:
+                   oracle=None, validation: bool = False, progress: bool = True) -> dict:
     """Every term of one stage: task scores, MIA, utility, fluency, final score.
 
     Items of forget_train and retain_train are scored (the official kit evaluates
@@ -211,8 +212,11 @@ def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: st
     terms). Utility is measured on `utility_items` when given (pretrained GPT-2:
     load_general_knowledge()), else on the bundled probe. `baseline` (a number, a
     stage's terms or a report; by default the "baseline" stage of `out`'s report)
-    adds `utility_relative`. With `out`, writes generations-<stage>.jsonl,
-    mia-<stage>.json and merges the terms into report.json.
+    adds `utility_relative`. `oracle` (the oracle's MIA document losses; by
+    default out's mia-oracle.json) adds the oracle-relative terms of
+    companion.oracle, or says why they are missing. With `out`, writes
+    generations-<stage>.jsonl, mia-<stage>.json and merges the terms into
+    report.json.
     """
     start = time.perf_counter()
     general = general if general is not None else course_data.load_general()
@@ -230,7 +234,7 @@ def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: st
                  task["task_aggregate"], mia["score"], use["utility"]),
              "task_aggregate": task["task_aggregate"], "mia_score": mia["score"],
              "mia_auc": mia["auc"], **use, "perplexity": fluency, **_headline(train),
-             "task": task, "mia": mia}
+             **relative_terms(stage, losses, oracle, out), "task": task, "mia": mia}
     if validation:
         held = records["forget_validation"] + records["retain_validation"]
         terms["task_validation"] = task_scores(held)

@@ -1,19 +1,15 @@
 """Headless entry points: one stage, the whole pipeline, or a stage for a notebook.
 
-Stages, and where each starts from (each saved in runs/<profile>/<model>/<stage>):
-
-    baseline      a fresh preset (or pretrained GPT-2), fine-tuned on forget + retain
-    stabilised    baseline   -> positive fine-tuning on the retain set
-    sequential    stabilised -> layer-restricted negative fine-tuning (gradient ascent)
-    gradient_ascent, gradient_difference, kl, npo
-                  baseline   -> the method on all blocks: the comparison baselines
-    request-1..n  baseline   -> erasure requests one after another, each one
-                                stabilised then sequentially unlearnt
+`Run` is the one handle on a run (profile, model, data, folder, seed; the
+benchmark loaded once): `run.ensure(stage)` loads a saved stage or builds it and
+whatever it starts from, `run.build(stage)` trains it. Which stage starts from
+which, and who makes it, is the table in companion.stages.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from datasets import Dataset
@@ -21,29 +17,33 @@ from datasets import Dataset
 from . import checkpoints
 from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfig,
                      load_profile, run_dir, set_seed, with_overrides)
-from .data import document_id, load_benchmark, load_general, training_texts
-from .methods import METHODS
+from .data import document_id, documents, load_benchmark, load_general, training_texts
+from .evaluate import evaluate_checkpoint, forget_regurgitation
+from .guard import Calibration
 from .models import PRESETS, load_model
-from .textloss import mean_loss
+from .stages import N_REQUESTS, path_to, request_number, stage as stage_row
+from .textloss import document_losses, mean_loss
 from .train import TrainResult, finetune, negative_finetune, stabilise_retain
 
-UNLEARN_STAGES = ("sequential", *METHODS)  # each starts from baseline or stabilised
-STAGES = ("baseline", "stabilised", *UNLEARN_STAGES)
-N_REQUESTS = 3  # erasure requests in notebook 06 and `train request-k`
 MONITOR_ITEMS = 32  # forget sc items generated at each stopping check
 
 
 @dataclass(frozen=True)
 class Run:
-    """Where a run reads and writes: profile, model, data source, out folder, seed."""
+    """Where a run reads and writes: profile, model, data source, folder, seed."""
 
     profile: Profile
     model_name: str
     data: str
     root: Path
     seed: int
+    device: str = "auto"
+    progress: bool = True
+    n_requests: int = N_REQUESTS
 
+    @cached_property
     def benchmark(self):
+        """The benchmark, loaded and checked once per Run."""
         return load_benchmark(self.data, self.profile.max_docs_per_task)
 
     def settings(self, **extra) -> dict:
@@ -51,30 +51,72 @@ class Run:
                 "data": self.data, "max_docs_per_task": self.profile.max_docs_per_task,
                 "seed": self.seed, **extra}
 
+    def has(self, stage: str) -> bool:
+        return checkpoints.has_stage(self.root, stage)
 
-def make_run(profile=None, model_name=None, data=None, out=None, seed=0) -> Run:
-    """Fill in defaults: the profile's model and data, runs/<profile>/<model> as out."""
+    def ensure(self, stage: str):
+        """(model, tokenizer) of `stage`: loaded if saved, else built with its chain."""
+        for name in path_to(stage_row(stage).name):
+            if not self.has(name):
+                print(f"building {name} in {self.root} (once; later calls load it)")
+                self.build(name)
+        return checkpoints.load_stage(self.root, stage, self.device)
+
+    def build(self, stage: str, *, overwrite: bool = False):
+        """Train `stage` from its predecessor's checkpoint and save it (stages table)."""
+        row = stage_row(stage)
+        if row.build == "requests":
+            return _run_requests(self, request_number(stage), overwrite=overwrite)
+        if self.has(stage) and not overwrite:
+            raise CourseError(f"{checkpoints.stage_dir(self.root, stage)} already exists:"
+                              " pass overwrite=True (--overwrite) to make it again")
+        model, tokenizer, configs, result = _BUILDERS[row.build](self, row)
+        forget = training_texts(self.benchmark["forget_train"])
+        retain = training_texts(self.benchmark["retain_train"])
+        losses = stage_losses(model, tokenizer, {"forget": forget, "retain": retain},
+                              self.profile.finetune)
+        settings = self.settings(started_from=row.after, configs=configs,
+                                 losses=losses, result=result.summary())
+        history = {"history": result.history, "checks": result.checks}
+        checkpoints.save_stage(self.root, stage, model, tokenizer, settings, history,
+                               overwrite)
+        print(f"{stage}: {result.stopped} after {result.steps} steps, "
+              f"{result.seconds:.1f} s; forget loss {losses['forget_loss']:.3f}, "
+              f"retain loss {losses['retain_loss']:.3f}")
+        return result
+
+
+def make_run(profile=None, model_name=None, data=None, out=None, seed=0,
+             **options) -> Run:
+    """Fill in defaults: the profile's model and data, run_dir(...) as the folder.
+
+    out: the run folder itself (default runs/<profile>/<model>[/seed-<k>]).
+    options: device, progress, n_requests.
+    """
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     model_name = model_name or profile.model
-    root = Path(out) if out is not None else run_dir(profile.name, model_name)
-    return Run(profile, model_name, str(data or profile.data), root, seed)
+    root = Path(out) if out is not None else run_dir(profile.name, model_name, seed)
+    return Run(profile, model_name, str(data or profile.data), root, seed, **options)
 
 
-def baseline_texts(benchmark, model_name: str) -> list[str]:
+def baseline_texts(benchmark, model_name: str, *, forget: bool = True) -> list[str]:
     """What the baseline trains on: forget + retain items (+ general text from scratch).
 
     A preset learns English from the general corpus at the same time. The corpus
     is cut to at most twice as many texts as there are items (a sliced benchmark,
     as in smoke, gets a sliced corpus) and the items are repeated until they are
     about half of what it reads: then they get memorised, as the paper's
-    fine-tuned GPT-2 memorised them, whatever the profile.
+    fine-tuned GPT-2 memorised them, whatever the profile. forget=False gives the
+    oracle's texts: the same corpus and the retain items repeated as often as in
+    the baseline, with nothing of the forget set.
     """
-    items = (training_texts(benchmark["forget_train"])
-             + training_texts(benchmark["retain_train"]))
+    retain = training_texts(benchmark["retain_train"])
+    items = training_texts(benchmark["forget_train"]) + retain
     if model_name not in PRESETS:
-        return items  # pretrained GPT-2 knows English already
+        return items if forget else retain  # pretrained GPT-2 knows English already
     corpus = list(load_general()["corpus"]["text"])[: 2 * len(items)]
-    return corpus + items * max(1, round(len(corpus) / len(items)))
+    repeats = max(1, round(len(corpus) / len(items)))
+    return corpus + (items if forget else retain) * repeats
 
 
 def stage_losses(model, tokenizer, texts: dict[str, list[str]],
@@ -88,13 +130,8 @@ def stage_losses(model, tokenizer, texts: dict[str, list[str]],
 
 def make_monitor(tokenizer, forget_items, config: UnlearnConfig,
                  eval_config: EvalConfig):
-    """monitor(model) -> forget regurgitation for `stop_regurgitation` (or None)."""
-    if config.stop_regurgitation is None:
-        return None
-    try:
-        from .evaluate import forget_regurgitation
-    except ImportError as error:
-        print(f"note: no regurgitation monitor ({error}); stopping on loss and steps")
+    """monitor(model) -> forget regurgitation, for the "regurgitation" rule (or None)."""
+    if config.stop_rule != "regurgitation" or config.stop_regurgitation is None:
         return None
     eval_config = with_overrides(eval_config, max_items=MONITOR_ITEMS)
     return lambda model: forget_regurgitation(model, tokenizer, forget_items,
@@ -102,14 +139,66 @@ def make_monitor(tokenizer, forget_items, config: UnlearnConfig,
 
 
 def method_config(profile: Profile, stage: str) -> UnlearnConfig:
-    """A stage's unlearning config: sequential as profiled; methods on all blocks.
+    """A stage's unlearning config: the profile's, with the stage row's method/blocks.
 
     Same budget: every method gets profile.unlearn's steps, batch size, learning
     rate and stopping rule; sequential's retain stabilisation comes on top of it.
     """
-    if stage == "sequential":
-        return profile.unlearn
-    return replace(profile.unlearn, method=stage, trainable="all")
+    row = stage_row(stage)
+    return replace(profile.unlearn, method=row.method or profile.unlearn.method,
+                   trainable=row.trainable or profile.unlearn.trainable)
+
+
+def calibration(run: Run, forget_items: Dataset, config: UnlearnConfig):
+    """The calibrated stop's Calibration for `forget_items`, or None for other rules.
+
+    held_out: the retain set's validation documents, never trained on and never
+    the MIA's non-members (forget_validation), so the stop is not tuned on the
+    test. oracle: the oracle's mean loss on the same forget documents.
+    """
+    if config.stop_rule not in ("held_out", "oracle"):
+        return None
+    forget = list(documents(forget_items)["document"])
+    if config.stop_rule == "held_out":
+        held_out = list(documents(run.benchmark["retain_validation"])["document"])
+        return Calibration(forget, held_out=held_out)
+    oracle, tokenizer = run.ensure("oracle")
+    level = document_losses(oracle, tokenizer, forget[:64],
+                            batch_size=config.batch_size).mean()
+    return Calibration(forget, level=float(level))
+
+
+def _baseline(run: Run, row):
+    set_seed(run.seed)  # a fresh preset's weights come from this seed
+    model, tokenizer = load_model(run.model_name, run.device)
+    texts = baseline_texts(run.benchmark, run.model_name, forget=row.name != "oracle")
+    result = finetune(model, tokenizer, texts, run.profile.finetune, run.seed,
+                      run.progress, desc=row.name)
+    return model, tokenizer, {"finetune": run.profile.finetune}, result
+
+
+def _stabilise(run: Run, row):
+    model, tokenizer = checkpoints.load_stage(run.root, row.after, run.device)
+    retain = training_texts(run.benchmark["retain_train"])
+    result = stabilise_retain(model, tokenizer, retain, run.profile.stabilise,
+                              run.seed, run.progress)
+    return model, tokenizer, {"stabilise": run.profile.stabilise}, result
+
+
+def _unlearn(run: Run, row):
+    model, tokenizer = checkpoints.load_stage(run.root, row.after, run.device)
+    config, items = method_config(run.profile, row.name), run.benchmark["forget_train"]
+    result = negative_finetune(
+        model, tokenizer, training_texts(items),
+        training_texts(run.benchmark["retain_train"]), config,
+        monitor=make_monitor(tokenizer, items, config, run.profile.eval),
+        seed=run.seed, progress=run.progress,
+        calibration=calibration(run, items, config))
+    return model, tokenizer, {"unlearn": config}, result
+
+
+_BUILDERS = {"baseline": _baseline, "oracle": _baseline, "stabilise": _stabilise,
+             "unlearn": _unlearn}
 
 
 def _stage_name(stage: str, method: str | None) -> str:
@@ -118,105 +207,48 @@ def _stage_name(stage: str, method: str | None) -> str:
     elif method not in (None, stage):
         raise CourseError(f"--method goes with the stage 'unlearn': use "
                           f"`train {method}` or `train unlearn --method {method}`")
-    if stage in STAGES or (stage.startswith("request-") and stage[8:].isdigit()):
-        return stage
-    raise CourseError(f"unknown stage {stage!r}: choose one of {', '.join(STAGES)}, "
-                      f"unlearn, or request-1..request-{N_REQUESTS}")
+    return stage_row(stage).name
 
 
 def run_stage(stage: str, profile=None, model_name=None, data=None, out=None, seed=0,
-              method=None, overwrite=False, progress=True, device="auto",
-              n_requests=N_REQUESTS) -> TrainResult | list[TrainResult]:
-    """Run one stage from its predecessor's checkpoint, and save it (see the top)."""
-    run = make_run(profile, model_name, data, out, seed)
-    stage = _stage_name(stage, method)
-    if stage.startswith("request-"):
-        return _run_requests(run, int(stage[8:]), n_requests, overwrite, progress,
-                             device)
-    if checkpoints.has_stage(run.root, stage) and not overwrite:
-        raise CourseError(f"{checkpoints.stage_dir(run.root, stage)} already exists: "
-                          "pass overwrite=True (--overwrite) to make it again")
-    benchmark, p = run.benchmark(), run.profile
-    forget = training_texts(benchmark["forget_train"])
-    retain = training_texts(benchmark["retain_train"])
-    start = _predecessor(stage)
-    if stage == "baseline":
-        set_seed(run.seed)  # a fresh preset's weights come from this seed
-        model, tokenizer = load_model(run.model_name, device)
-        configs = {"finetune": p.finetune}
-        result = finetune(model, tokenizer, baseline_texts(benchmark, run.model_name),
-                          p.finetune, run.seed, progress, desc="baseline")
-    elif stage == "stabilised":
-        model, tokenizer = checkpoints.load_stage(run.root, start, device)
-        configs = {"stabilise": p.stabilise}
-        result = stabilise_retain(model, tokenizer, retain, p.stabilise, run.seed,
-                                  progress)
-    else:
-        model, tokenizer = checkpoints.load_stage(run.root, start, device)
-        config = method_config(p, stage)
-        configs = {"unlearn": config}
-        monitor = make_monitor(tokenizer, benchmark["forget_train"], config, p.eval)
-        result = negative_finetune(model, tokenizer, forget, retain, config,
-                                   monitor=monitor, seed=run.seed, progress=progress)
-    losses = stage_losses(model, tokenizer, {"forget": forget, "retain": retain},
-                          p.finetune)
-    settings = run.settings(started_from=start, configs=configs, losses=losses,
-                            result=result.summary())
-    history = {"history": result.history, "checks": result.checks}
-    checkpoints.save_stage(run.root, stage, model, tokenizer, settings, history,
-                           overwrite)
-    print(f"{stage}: {result.stopped} after {result.steps} steps, {result.seconds:.1f}"
-          f" s; forget loss {losses['forget_loss']:.3f}, "
-          f"retain loss {losses['retain_loss']:.3f}")
-    return result
-
-
-def _predecessor(stage: str) -> str | None:
-    if stage == "baseline":
-        return None
-    return "stabilised" if stage == "sequential" else "baseline"
+              *, method=None, overwrite=False, **options):
+    """Run one stage from its predecessor's checkpoint, and save it (Run.build)."""
+    run = make_run(profile, model_name, data, out, seed, **options)
+    return run.build(_stage_name(stage, method), overwrite=overwrite)
 
 
 def ensure_stage(profile, stage: str, model_name=None, seed=0, data=None, out=None,
-                 device="auto", progress=True, n_requests=N_REQUESTS):
-    """(model, tokenizer) of `stage`: loaded if saved, else built with what it needs."""
-    run = make_run(profile, model_name, data, out, seed)
-    stage = _stage_name(stage, None)
-    if not checkpoints.has_stage(run.root, stage):
-        before = _predecessor(stage)
-        if before is not None:
-            ensure_stage(run.profile, before, run.model_name, seed, run.data, run.root,
-                         device, progress, n_requests)
-        print(f"building {stage} in {run.root} (once; later calls load it)")
-        run_stage(stage, run.profile, run.model_name, run.data, run.root, seed,
-                  progress=progress, device=device, n_requests=n_requests)
-    return checkpoints.load_stage(run.root, stage, device)
+                 **options):
+    """(model, tokenizer) of `stage`: loaded if saved, else built (Run.ensure).
+
+    options: device ("auto"), progress (True), n_requests (3).
+    """
+    return make_run(profile, model_name, data, out, seed, **options).ensure(stage)
 
 
 def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
-                 out=None, seed=0) -> dict:
-    """Baseline -> (stabilise ->) unlearn with `method` -> evaluation of every stage.
+                 out=None, seed=0, *, oracle: bool = True) -> dict:
+    """Baseline, oracle -> (stabilise ->) unlearn with `method` -> evaluate every stage.
 
-    Stages already saved in the output folder are reused (if made with the same
-    seed and data). Returns {stage: evaluation terms}, {} without companion.evaluate.
+    The oracle (exact unlearning) is built and evaluated first, so every other
+    stage's report carries the oracle-relative terms; oracle=False (--no-oracle)
+    skips it, and the reports then say why those terms are missing. Stages saved
+    in the folder are reused if made with the same seed and data. Returns
+    {stage: evaluation terms}.
     """
     run = make_run(profile, model_name, data, out, seed)
-    unlearn = _stage_name("unlearn", method)
-    stages = ["baseline", "stabilised", unlearn] if unlearn == "sequential" else [
-        "baseline", unlearn]
+    stages = path_to(_stage_name("unlearn", method))
+    if oracle:
+        stages.insert(1, "oracle")
     for stage in stages:
-        if checkpoints.has_stage(run.root, stage):
+        if run.has(stage):
             _check_reusable(run, stage)
             print(f"{stage}: reusing {checkpoints.stage_dir(run.root, stage)}")
         else:
-            run_stage(stage, run.profile, run.model_name, run.data, run.root, seed)
-    try:
-        from .evaluate import evaluate_checkpoint
-    except ImportError as error:
-        print(f"note: evaluation skipped ({error})")
-        return {}
+            run.build(stage)
+    judged = sorted(stages, key=lambda stage: stage != "oracle")  # the oracle first
     return {stage: evaluate_checkpoint(checkpoints.stage_dir(run.root, stage), run.data,
-                                       run.root, run.profile) for stage in stages}
+                                       run.root, run.profile) for stage in judged}
 
 
 def _check_reusable(run: Run, stage: str) -> None:
@@ -243,15 +275,17 @@ def split_requests(forget_dataset: Dataset, n: int) -> list[Dataset]:
 
 
 def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Dataset,
-                        config: UnlearnConfig, out_dir,
+                        config: UnlearnConfig, out_dir, *,
                         stabilise: TrainConfig | None = None,
                         eval_config: EvalConfig | None = None, seed: int = 0,
                         overwrite: bool = False, progress: bool = True,
-                        settings: dict | None = None) -> list[TrainResult]:
+                        settings: dict | None = None,
+                        held_out: list[str] | None = None) -> list[TrainResult]:
     """Unlearn each request in turn (after stabilising, if given): request-1, -2, ...
 
     Each request gets the full `config` budget and its own checkpoint in out_dir.
-    eval_config: when given, each request stops on its own forget regurgitation.
+    eval_config: when given, each request stops on its own forget regurgitation;
+    held_out: documents for the calibrated stop (config.stop_rule "held_out").
     """
     retain_texts, results = training_texts(retain), []
     for k, request in enumerate(requests, start=1):
@@ -261,13 +295,17 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
                                           seed + k, progress).summary()
         monitor = (make_monitor(tokenizer, request, config, eval_config)
                    if eval_config else None)
+        calibrated = (Calibration(list(documents(request)["document"]),
+                                  held_out=held_out)
+                      if config.stop_rule == "held_out" else None)
         forget_texts = training_texts(request)
         result = negative_finetune(model, tokenizer, forget_texts, retain_texts, config,
-                                   monitor=monitor, seed=seed + k, progress=progress)
+                                   monitor=monitor, seed=seed + k, progress=progress,
+                                   calibration=calibrated)
         losses = stage_losses(model, tokenizer,
                               {"request": forget_texts, "retain": retain_texts}, config)
-        documents = len(set(map(document_id, request["id"])))
-        info = {**(settings or {}), "request": k, "documents": documents,
+        documents_n = len(set(map(document_id, request["id"])))
+        info = {**(settings or {}), "request": k, "documents": documents_n,
                 "configs": {"stabilise": stabilise, "unlearn": config},
                 "stabilise": stabilised, "result": result.summary(), "losses": losses}
         checkpoints.save_stage(out_dir, f"request-{k}", model, tokenizer, info,
@@ -279,20 +317,22 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
     return results
 
 
-def _run_requests(run: Run, k: int, n: int, overwrite: bool, progress: bool, device):
+def _run_requests(run: Run, k: int, *, overwrite: bool = False):
     """request-1..n from the baseline (the chain that holds request-k)."""
+    n = run.n_requests
     if not 1 <= k <= n:
         raise CourseError(f"request-{k} is not among request-1..request-{n}: "
                           "pass n_requests")
-    existing = [f"request-{i}" for i in range(1, n + 1)
-                if checkpoints.has_stage(run.root, f"request-{i}")]
+    existing = [f"request-{i}" for i in range(1, n + 1) if run.has(f"request-{i}")]
     if existing and not overwrite:
         raise CourseError(f"{checkpoints.stage_dir(run.root, existing[0])} already "
                           "exists: pass overwrite=True (--overwrite) to redo them")
-    benchmark, p = run.benchmark(), run.profile
-    model, tokenizer = checkpoints.load_stage(run.root, "baseline", device)
-    requests = split_requests(benchmark["forget_train"], n)
-    return sequential_requests(model, tokenizer, requests, benchmark["retain_train"],
-                               p.unlearn, run.root, p.stabilise, p.eval, run.seed,
-                               overwrite, progress,
-                               run.settings(started_from="baseline", n_requests=n))
+    p = run.profile
+    model, tokenizer = checkpoints.load_stage(run.root, "baseline", run.device)
+    requests = split_requests(run.benchmark["forget_train"], n)
+    held_out = list(documents(run.benchmark["retain_validation"])["document"])
+    return sequential_requests(
+        model, tokenizer, requests, run.benchmark["retain_train"], p.unlearn, run.root,
+        stabilise=p.stabilise, eval_config=p.eval, seed=run.seed, overwrite=overwrite,
+        progress=run.progress, held_out=held_out,
+        settings=run.settings(started_from="baseline", n_requests=n))

@@ -31,17 +31,19 @@ import pandas as pd
 import seaborn as sns
 
 from . import checkpoints
-from .config import CourseError, Profile, load_profile, run_dir
+from .config import CourseError, Profile, load_profile, model_label, run_dir
 from .data import document_id, load_benchmark, load_general
 from .evaluate import evaluate_model, load_general_knowledge, results_table
 from .models import PRESETS
-from .pipeline import N_REQUESTS, UNLEARN_STAGES, ensure_stage, split_requests
+from .pipeline import ensure_stage, split_requests
+from .stages import N_REQUESTS, STAGES, UNLEARN_STAGES, path_to, request_number
 from .plots import finish, plt  # companion.plots picks a headless backend if needed
 
 COLUMNS = ["model", "seed", "method", "stage", "term", "value"]
 HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
             "retain_knowledge", "task_aggregate", "mia_auc", "mia_score", "utility",
-            "utility_relative", "perplexity", "final_score"]
+            "utility_relative", "perplexity", "final_score", "forget_quality",
+            "mia_auc_gap", "privleak"]
 CACHE = "study.json"  # the evaluations of the stages in one run folder
 SKIPPED = ("seconds",)  # evaluation terms that are timings, not scores
 REQUEST_TERM = re.compile(r"request-(\d+)/regurgitation")
@@ -52,35 +54,31 @@ def _profile(profile) -> Profile:
     return profile if isinstance(profile, Profile) else load_profile(profile)
 
 
-def model_label(model: str) -> str:
-    """A folder-safe name: a local model folder's name, or the hub id with -- for /."""
-    return Path(model).name if Path(model).is_dir() else model.replace("/", "--")
-
-
 def run_root(profile: Profile, model: str, seed: int, out=None) -> Path:
-    """runs/<profile>/<model> (or <out>/<model>) for seed 0; .../seed-<k> otherwise."""
-    label = model_label(model)
-    base = Path(out) / label if out is not None else run_dir(profile.name, label)
+    """runs/<profile>/<model>[/seed-<k>] (config.run_dir), or the same under `out`."""
+    if out is None:
+        return run_dir(profile.name, model, seed)
+    base = Path(out) / model_label(model)
     return base if seed == 0 else base / f"seed-{seed}"
 
 
 def method_stages(method: str, intermediate: bool = True) -> list[str]:
-    """The stages on a method's path: sequential stabilises first, the others do not."""
-    if method == "sequential":
-        return ["baseline", "stabilised", "sequential"] if intermediate else [
-            "baseline", "sequential"]
-    if method in UNLEARN_STAGES:
-        return ["baseline", method]
-    raise CourseError(f"unknown method {method!r}: choose from "
-                      f"{', '.join(UNLEARN_STAGES)}")
+    """The stages on a method's path (companion.stages): sequential stabilises first."""
+    if method not in UNLEARN_STAGES:
+        raise CourseError(f"unknown method {method!r}: choose from "
+                          f"{', '.join(UNLEARN_STAGES)}")
+    return path_to(method, intermediate)
 
 
 # ---------------------------------------------------------------- one stage's scores
 def _fingerprint(profile: Profile, root: Path, stage: str, data: str) -> dict:
-    """What an evaluation depends on: the checkpoint's save time, data, eval config."""
+    """What an evaluation depends on: the checkpoint's save time, data, eval config,
+    and (for every stage but the oracle) the oracle's evaluation it is compared with."""
     saved = (checkpoints.stage_dir(root, stage) / "settings.json").stat().st_mtime_ns
+    oracle = root / "mia-oracle.json"
+    compared = oracle.stat().st_mtime_ns if oracle.exists() and stage != "oracle" else None
     return {"checkpoint": saved, "data": data, "docs": profile.max_docs_per_task,
-            "eval": asdict(profile.eval)}
+            "eval": asdict(profile.eval), "oracle": compared}
 
 
 def _read_cache(root: Path) -> dict:
@@ -155,16 +153,22 @@ def evaluate_stage(profile, stage: str, model=None, seed: int = 0, data=None,
 
 # ---------------------------------------------------------------- studies
 def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
-              data=None, out=None, progress: bool = True,
-              intermediate: bool = True) -> pd.DataFrame:
+              data=None, out=None, progress: bool = True, intermediate: bool = True,
+              oracle: bool = True) -> pd.DataFrame:
     """Every model x seed x method at one budget, each stage scored (see the top).
 
     intermediate=False scores only the baseline and each method's end (the
     stabilised stage is still built, not evaluated): cheaper for many seeds.
+    oracle=True builds and scores each seed's oracle first (listed under the
+    method "oracle"), so every stage carries the oracle-relative terms.
     """
     profile = _profile(profile)
     paths = {method: method_stages(method, intermediate) for method in methods}
-    stages = list(dict.fromkeys(s for path in paths.values() for s in path))
+    if oracle:
+        paths = {"oracle": ["oracle"], **paths}
+    # the oracle first: every later evaluation is compared with it
+    stages = list(dict.fromkeys((["oracle"] if oracle else []) + ["baseline"]
+                                + [s for p in paths.values() for s in p]))
     data = str(data or profile.data)
     benchmark = load_benchmark(data, profile.max_docs_per_task)
     general, rows = load_general(), []
@@ -285,8 +289,16 @@ def stage_table(table: pd.DataFrame, terms=None, spread: bool = False,
              if spread else rows["mean"].round(digits))
     wide = rows.assign(cell=cells).pivot(index=["model", "stage"], columns="term",
                                          values="cell")
-    order = list(dict.fromkeys(zip(once["model"], once["stage"])))
+    order = sorted(dict.fromkeys(zip(once["model"], once["stage"])),
+                   key=lambda key: (list(once["model"]).index(key[0]), _rank(key[1])))
     return wide.reindex(order)[[t for t in terms if t in wide.columns]]
+
+
+def _rank(stage: str) -> int:
+    """Display order of stages: the table's order (companion.stages), requests last."""
+    names = list(STAGES)
+    return names.index(stage) if stage in names else len(names) + (
+        request_number(stage) or 0)
 
 
 def _spread(mean: float, std: float, digits: int) -> str:

@@ -1,4 +1,4 @@
-"""Training: batches, one explicit loop, the layer spec, the stopping guard, the stages.
+"""Training: batches, one explicit loop, the layer spec, the stages (guard: companion.guard).
 
 The same `train_loop` serves every stage; only the loss function changes:
   - `finetune` (the baseline) and `stabilise_retain` minimise the language-model
@@ -22,10 +22,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
+from .guard import Calibration, Guard, stop_on_nonfinite
 from .methods import get_method
-from .textloss import collate, encode, mean_loss, padding_id, token_nll
-
-CHECK_TEXTS = 64  # the guard measures forget/retain loss on at most this many texts
+from .textloss import collate, encode, padding_id, token_nll
 
 
 # ---------------------------------------------------------------- batches
@@ -84,12 +83,6 @@ class TrainResult:
         return {"steps": self.steps, "seconds": round(self.seconds, 2),
                 "stopped": self.stopped, "first_loss": losses[0] if losses else None,
                 "last_loss": losses[-1] if losses else None}
-
-
-def stop_on_nonfinite(step: int, record: dict) -> str | None:
-    """The default guard of positive fine-tuning: stop on a NaN/inf loss or gradient."""
-    bad = [key for key in ("loss", "grad_norm") if not math.isfinite(record[key])]
-    return f"diverged at step {step}: {bad[0]} {record[bad[0]]}" if bad else None
 
 
 def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
@@ -215,83 +208,6 @@ def frozen_copy(model):
     return reference
 
 
-# ---------------------------------------------------------------- the guard
-
-
-class Guard:
-    """Stops negative fine-tuning at its target or at divergence, keeping good weights.
-
-    Every `check_every` steps it measures the forget and retain loss (and the
-    `monitor`, e.g. forget regurgitation); healthy weights are copied in memory
-    then. A NaN/inf loss, gradient or weight, or a loss past divergence_factor x
-    its start (the start floored at 1 nat, so a memorised ~0 start does not make
-    ordinary progress look like an explosion) restores the last healthy copy.
-    """
-
-    def __init__(self, model, tokenizer, forget_texts, retain_texts,
-                 config: UnlearnConfig, monitor: Callable | None = None):
-        self.model, self.tokenizer, self.config = model, tokenizer, config
-        self.monitor = monitor
-        self.texts = {"forget": forget_texts[:CHECK_TEXTS],
-                      "retain": retain_texts[:CHECK_TEXTS]}
-        self.params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-        self.checks: list[dict] = []
-        self.start = self.measure(0)
-        self.snapshot(0)
-
-    def measure(self, step: int) -> dict:
-        """Forget/retain loss (and the monitor's value) now, appended to `checks`."""
-        row = {"step": step}
-        for split, texts in self.texts.items():
-            row[f"{split}_loss"] = mean_loss(self.model, self.tokenizer, texts,
-                                             max_length=self.config.max_length,
-                                             batch_size=self.config.batch_size)
-        if self.monitor is not None:
-            row["regurgitation"] = float(self.monitor(self.model))
-            self.model.train()
-        self.checks.append(row)
-        return row
-
-    def snapshot(self, step: int) -> None:
-        self.good_step = step
-        self.good = {n: p.detach().clone() for n, p in self.params.items()}
-
-    def restore(self, step: int, why: str) -> str:
-        with torch.no_grad():
-            for name, p in self.params.items():
-                p.copy_(self.good[name])
-        return (f"diverged at step {step}: {why}; "
-                f"restored the weights of step {self.good_step}")
-
-    def target(self, step: int, row: dict) -> str | None:
-        """A message if the stopping target is reached at this check, else None."""
-        goal, reg = self.config.stop_forget_loss, self.config.stop_regurgitation
-        if goal is not None and row["forget_loss"] > goal:
-            return (f"target reached at step {step}: "
-                    f"forget loss {row['forget_loss']:.3g} > {goal}")
-        if reg is not None and "regurgitation" in row and row["regurgitation"] <= reg:
-            return (f"target reached at step {step}: forget regurgitation "
-                    f"{row['regurgitation']:.3g} <= {reg}")
-        return None
-
-    def __call__(self, step: int, record: dict) -> str | None:
-        if message := stop_on_nonfinite(step, record):
-            return self.restore(step, message.split(": ", 1)[1])
-        if not all(torch.isfinite(p).all() for p in self.params.values()):
-            return self.restore(step, "NaN/inf weights")
-        if step % self.config.check_every:
-            return None
-        row = self.measure(step)
-        for split in ("forget", "retain"):
-            loss = row[f"{split}_loss"]
-            start = max(self.start[f"{split}_loss"], 1.0)
-            limit = self.config.divergence_factor * start
-            if not loss <= limit:  # also catches NaN
-                return self.restore(step, f"{split} loss {loss:.3g} > {limit:.3g}")
-        self.snapshot(step)
-        return self.target(step, row)
-
-
 # ---------------------------------------------------------------- stages
 
 
@@ -319,15 +235,16 @@ def stabilise_retain(model, tokenizer, retain_texts: list[str], config: TrainCon
 def negative_finetune(model, tokenizer, forget_texts: list[str],
                       retain_texts: list[str], config: UnlearnConfig, reference=None,
                       monitor: Callable | None = None, seed: int = 0,
-                      progress: bool = True,
-                      include_embeddings: bool = False) -> TrainResult:
+                      progress: bool = True, include_embeddings: bool = False,
+                      calibration: Calibration | None = None) -> TrainResult:
     """Unlearn `forget_texts` with `config.method`, moving only `config.trainable`.
 
     The same budget for every method: at most `config.steps` optimiser steps of
     `batch_size` x `grad_accum` forget sequences (drawn in the same seeded order)
     at the same learning rate, checked by the same `Guard` every `check_every`
     steps. Retain batches (for the methods that use them) come on top of that.
-    `monitor(model) -> float` (forget regurgitation) feeds `stop_regurgitation`.
+    `monitor(model) -> float` (forget regurgitation) feeds `stop_regurgitation`;
+    `calibration` feeds the calibrated stop (companion.guard explains the rules).
     """
     method = get_method(config.method)
     names = trainable_parameters(model, config.trainable, include_embeddings)
@@ -342,7 +259,8 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
         return method(model, pair[0], pair[1], reference, config)
 
     with only_trainable(model, names):
-        guard = Guard(model, tokenizer, forget_texts, retain_texts, config, monitor)
+        guard = Guard(model, tokenizer, forget_texts, retain_texts, config, monitor,
+                      calibration)
         if message := guard.target(0, guard.start):  # nothing left to unlearn
             return TrainResult([], message, 0, 0.0, guard.checks)
         result = train_loop(model, loss_fn, zip(forget, retain), config, guard,

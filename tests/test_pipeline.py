@@ -113,14 +113,19 @@ def test_baseline_texts_add_general_text_only_for_presets(setup):
 def test_run_pipeline_reuses_saved_stages_and_evaluates_each(setup, tmp_path,
                                                              monkeypatch):
     root, profile, _ = setup
-    import companion.evaluate
+    import companion.pipeline
     calls = []
-    monkeypatch.setattr(companion.evaluate, "evaluate_checkpoint",
+    monkeypatch.setattr(companion.pipeline, "evaluate_checkpoint",
                         lambda folder, data, out, prof: calls.append(folder.name) or {})
     run_stage("baseline", profile, str(root / "model"), out=tmp_path, progress=False)
     before = (tmp_path / "baseline" / "settings.json").read_text()
-    terms = run_pipeline(profile, str(root / "model"), method="kl", out=tmp_path)
+    terms = run_pipeline(profile, str(root / "model"), method="kl", out=tmp_path,
+                         oracle=False)
     assert calls == ["baseline", "kl"] and set(terms) == {"baseline", "kl"}
+    assert not (tmp_path / "oracle").exists()  # --no-oracle: not built
+    calls.clear()
+    run_pipeline(profile, str(root / "model"), method="kl", out=tmp_path)
+    assert calls == ["oracle", "baseline", "kl"]  # the oracle is judged first
     assert (tmp_path / "baseline" / "settings.json").read_text() == before  # reused
     with pytest.raises(CourseError, match="seed 0"):
         run_pipeline(profile, str(root / "model"), method="kl", out=tmp_path, seed=1)

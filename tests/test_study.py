@@ -112,7 +112,7 @@ def test_summarise_gives_mean_and_std_over_seeds(table):
 def test_stage_table_has_one_row_per_stage(table):
     wide = study.stage_table(table, ["forget_regurgitation", "final_score"])
     assert list(wide.index.get_level_values("stage")) == [
-        "baseline", "stabilised", "sequential", "gradient_ascent"]
+        "baseline", "oracle", "stabilised", "sequential", "gradient_ascent"]
     assert list(wide.columns) == ["forget_regurgitation", "final_score"]
     spread = study.stage_table(table, ["final_score"], spread=True)
     assert "±" in spread.iloc[0, 0]
@@ -155,7 +155,7 @@ def test_intermediate_false_scores_only_the_ends(toy, table, monkeypatch):
     monkeypatch.setattr(study, "load_general", lambda: small)
     ends = study.run_study(profile, [model], ["sequential"], [0], out=root / "runs",
                            progress=False, intermediate=False)
-    assert list(dict.fromkeys(ends["stage"])) == ["baseline", "sequential"]
+    assert list(dict.fromkeys(ends["stage"])) == ["oracle", "baseline", "sequential"]
     assert study.method_stages("npo", intermediate=False) == ["baseline", "npo"]
 
 
