@@ -388,6 +388,38 @@ def check_mia_score(fn) -> bool:
     return _ok("MIA score: 0 when members and non-members separate, 1 when alike")
 
 
+FORGET_QUALITY_CASES = [  # (name, model losses, oracle losses)
+    ("identical", (0.4, 1.1, 2.0, 2.6), (0.4, 1.1, 2.0, 2.6)),
+    ("memorised", (0.1, 0.2, 0.15, 0.3, 0.25), (2.4, 2.9, 3.1, 2.7, 3.3)),
+    ("close", (2.2, 2.8, 3.0, 2.5, 3.4, 2.9), (2.4, 2.9, 3.1, 2.7, 3.3, 2.6)),
+]
+
+
+def forget_quality_value(model_losses, oracle_losses) -> float:
+    """Reference of check_forget_quality: the KS p-value of oracle.forget_quality."""
+    from .oracle import forget_quality
+
+    return forget_quality(model_losses, oracle_losses)["forget_quality"]
+
+
+def check_forget_quality(fn) -> bool:
+    """`forget_quality(model_losses, oracle_losses) -> float`: the KS test's p-value."""
+    from .oracle import forget_quality
+
+    hint = ("scipy.stats.ks_2samp(model_losses, oracle_losses) returns a result "
+            "with .statistic and .pvalue; forget quality is the p-value")
+    for name, losses, oracle in FORGET_QUALITY_CASES:
+        shown = f"forget_quality({list(losses)}, {list(oracle)})"
+        got = _call(fn, (list(losses), list(oracle)), shown, hint)
+        reference = forget_quality(losses, oracle)
+        if not _close(got, reference["forget_quality"]):
+            why = (" — that is the KS statistic D, not its p-value"
+                   if _close(got, reference["ks_statistic"]) else "")
+            _fail(f"{name}: {shown} returned {got!r}, expected "
+                  f"{reference['forget_quality']:.4g}{why}", hint)
+    return _ok("forget quality: 1 for the same losses, near 0 for a memorising model")
+
+
 # ---------------------------------------------------------------- 05 capacity
 def check_param_count(fn) -> bool:
     """`count_parameters(model)`: distinct parameters, tied embeddings counted once."""
@@ -573,6 +605,8 @@ EXERCISES: dict[str, Exercise] = {
                               rouge_l_recall),
     "mia_score": Exercise("04_evaluation", check_mia_score, "function",
                           mia_score_value),
+    "forget_quality": Exercise("04_evaluation", check_forget_quality, "function",
+                               forget_quality_value),
     "param_count": Exercise("05_model_capacity", check_param_count, "function",
                             models.param_count),
     "capacity_claim": Exercise("05_model_capacity", check_capacity_claim, "value",

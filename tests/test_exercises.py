@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from scipy.stats import ks_2samp
 import torch
 import torch.nn.functional as F
 
@@ -115,6 +116,7 @@ WRONG = [
     ("last_blocks", lambda n, k: list(range(n - k - 1, n - 1)), "expected"),
     ("regurgitation", rouge_l_fmeasure, "recall, not fmeasure"),
     ("mia_score", lambda m, n: mia_score(m, n)["auc"], "AUC itself"),
+    ("forget_quality", lambda m, o: ks_2samp(m, o).statistic, "KS statistic D"),
     ("param_count", state_dict_count, "counted twice"),
     ("param_count", trainable_count, "frozen"),
     ("split_requests", split_by_items, "split between requests"),
