@@ -571,16 +571,17 @@ REQUEST_ORDER = Question(
         "a": "They come back: ascent on new documents undoes the earlier ascent.",
         "b": "Nothing can happen to them: the blocks changed for an earlier request "
              "are frozen for the later ones.",
-        "c": "Nothing trains on them again, so they mostly stay forgotten; but each "
-             "later stabilisation and ascent moves the same shared weights, so they "
-             "must be measured again after every request.",
+        "c": "Nothing trains on them again, but each later stabilisation and ascent "
+             "moves the weights they share, so they can drift back up (or fall "
+             "further) and must be measured again after every request.",
         "d": "They are unlearned again with each new request, so the cost grows with "
              "the number of requests.",
     },
     correct="c",
     explanations={
-        "a": "Ascent on other documents lowers their likelihood, it does not raise the "
-             "likelihood of earlier ones; nothing trains on earlier documents again.",
+        "a": "Not as a rule: nothing aims at earlier documents again, so nothing "
+             "undoes their ascent on purpose. They can still drift back up as shared "
+             "weights move (the table shows by how much here), which is c.",
         "b": "The same trainable blocks move in every request; nothing is frozen "
              "between requests, which is why the earlier ones must be checked again.",
         "c": "Their regurgitation is re-measured after every request: the later steps "

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import display
+from IPython.display import Image, display
 
 from . import evaluate, generation, plots
 from .config import EvalConfig, UnlearnConfig
@@ -186,9 +186,8 @@ def forgetting_slider(trajectory: pd.DataFrame) -> widgets.VBox:
         view.clear_output(wait=True)
         with view:
             print(_describe_row(trajectory[trajectory["step"] == step].iloc[0]))
-            fig = figure(step)
-            display(fig)
-            plt.close(fig)
+            # a PNG, whatever matplotlib backend the kernel has
+            display(Image(base64.b64decode(_png(figure(step)))))
 
     slider.observe(show, names="value")
     show()
