@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # Nothing here needs the Hugging Face Hub; without this a hub call hangs ~50 s.
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install course test student bench clean
+.PHONY: install lab course test student bench clean
 
 install: $(VENV)/.installed
 
@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
+
+# JupyterLab on the notebooks, with the course's .venv as the Python 3 kernel
+lab: install
+	$(BIN)/jupyter lab notebooks
 
 course: install
 	$(BIN)/python -m companion course --profile offline

@@ -22,6 +22,7 @@ from datasets import Dataset
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from . import data, methods, models, train
+from .config import TrainConfig
 
 
 class ExerciseError(AssertionError):
@@ -218,6 +219,58 @@ def check_token_nll(fn) -> bool:
               "shifted", hint)
     _fail(f"got {float(got):.4f}, expected {expected:.4f} on a 4-sequence padded batch",
           hint + "; average over all labelled tokens, not per sequence")
+
+
+def training_step(model, batch: dict, optimizer, clip_norm: float) -> float:
+    """Reference of check_training_step: train.train_step on one batch; its loss."""
+    config = TrainConfig(clip_norm=clip_norm)
+    terms, _ = train.train_step(model, train.language_model_loss, iter([batch]),
+                                optimizer, config)
+    return terms["loss"]
+
+
+STEP_CLIP = 0.05  # small enough that clipping changes every step of the check
+
+
+def _weights_after_steps(fn, shown: str, hint: str) -> list[torch.Tensor]:
+    """All weights after each of 3 steps of `fn`, from one start, batches, AdamW."""
+    model = _tiny_gpt2(seed=1).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05)
+    weights = []
+    for rows in (ROWS[:2], ROWS[2:], ROWS[:2]):
+        _call(fn, (model, _batch(rows), optimizer, STEP_CLIP), shown, hint)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    return weights
+
+
+def check_training_step(fn) -> bool:
+    """`training_step(model, batch, optimizer, clip_norm)`: one step of the loop.
+
+    Runs three steps of the learner's function and of `train.train_step` (the
+    step of every stage) from the same weights, batches and optimiser, and
+    compares the weights after each step: the loss alone cannot tell a loop
+    without zero_grad (it still descends) from the right one.
+    """
+    hint = ("loss = token_nll(model, batch); loss.backward(); clip_grad_norm_("
+            "model.parameters(), clip_norm); optimizer.step(); optimizer.zero_grad()")
+    shown = "training_step(model, batch, optimizer, clip_norm)"
+    got = _weights_after_steps(fn, shown, hint)
+    expected = _weights_after_steps(training_step, shown, hint)
+    wrong = [k for k in range(3) if not torch.allclose(got[k], expected[k], atol=1e-5)]
+    if not wrong:
+        return _ok("three steps move every weight exactly as train.train_step does")
+    start = _tiny_gpt2(seed=1).train()
+    flat = torch.cat([p.detach().flatten() for p in start.parameters()])
+    if (got[-1] - flat).dot(expected[-1] - flat) < 0:
+        _fail("the weights moved against the package's step: this loop ascends (the "
+              "loss rises)", "minimise the loss as it is; no minus sign in training")
+    if wrong[0] > 0:
+        _fail(f"step 1 matches the package's step but step {wrong[0] + 1} does not: "
+              "the gradients of the previous step were added to this one",
+              "call optimizer.zero_grad() once per step (before backward, or after "
+              "optimizer.step())")
+    _fail("the first step already moves the weights differently from train.train_step",
+          hint)
 
 
 # ---------------------------------------------------------------- 02 stabilisation
@@ -550,16 +603,17 @@ REQUEST_ORDER = Question(
         "a": "They come back: ascent on new documents undoes the earlier ascent.",
         "b": "Nothing can happen to them: the blocks changed for an earlier request "
              "are frozen for the later ones.",
-        "c": "Nothing trains on them again, so they mostly stay forgotten; but each "
-             "later stabilisation and ascent moves the same shared weights, so they "
-             "must be measured again after every request.",
+        "c": "Nothing trains on them again, but each later stabilisation and ascent "
+             "moves the weights they share, so they can drift back up (or fall "
+             "further) and must be measured again after every request.",
         "d": "They are unlearned again with each new request, so the cost grows with "
              "the number of requests.",
     },
     correct="c",
     explanations={
-        "a": "Ascent on other documents lowers their likelihood, it does not raise the "
-             "likelihood of earlier ones; nothing trains on earlier documents again.",
+        "a": "Not as a rule: nothing aims at earlier documents again, so nothing "
+             "undoes their ascent on purpose. They can still drift back up as shared "
+             "weights move (the table shows by how much here), which is c.",
         "b": "The same trainable blocks move in every request; nothing is frozen "
              "between requests, which is why the earlier ones must be checked again.",
         "c": "Their regurgitation is re-measured after every request: the later steps "
@@ -593,6 +647,8 @@ EXERCISES: dict[str, Exercise] = {
     "labels": Exercise("01_baseline_finetuning", check_labels, "function", labels_for),
     "token_nll": Exercise("01_baseline_finetuning", check_token_nll, "function",
                           mean_token_nll),
+    "training_step": Exercise("01_baseline_finetuning", check_training_step,
+                              "function", training_step),
     "training_texts": Exercise("02_retain_stabilisation", check_training_texts,
                                "function", data.training_texts),
     "why_stabilise": Exercise("02_retain_stabilisation", check_why_stabilise, "choice",

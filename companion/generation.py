@@ -87,7 +87,9 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64,
     ids = token_ids(tokenizer, prompts, room, keep="end", minimum=1)
     answers: list[str] = [""] * len(prompts)
     device = next(model.parameters()).device
-    bar = tqdm(total=len(prompts), desc="generating", unit="item", disable=not progress)
+    # leave=False: an evaluation calls this several times; no finished bar stays behind
+    bar = tqdm(total=len(prompts), desc="generating", unit="item", disable=not progress,
+               leave=False)
     with eval_mode(model), padding_side(tokenizer, "left"):
         for index in length_batches(ids, batch_size):
             batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},

@@ -77,6 +77,23 @@ class Calibration:
         return {"forget_doc_loss": float(forget), "target_loss": float(target)}
 
 
+def reached(config: UnlearnConfig, step: int, row: dict) -> str | None:
+    """Why a check's measurements (a guard row) meet the stopping rule, else None."""
+    goal, rule, reg = config.stop_forget_loss, config.stop_rule, config.stop_regurgitation
+    if goal is not None and row["forget_loss"] > goal:
+        return (f"target reached at step {step}: "
+                f"forget loss {row['forget_loss']:.3g} > {goal}")
+    if rule == "regurgitation" and reg is not None and "regurgitation" in row \
+            and row["regurgitation"] <= reg:
+        return (f"target reached at step {step}: forget regurgitation "
+                f"{row['regurgitation']:.3g} <= {reg}")
+    if rule in ("held_out", "oracle") and "target_loss" in row \
+            and row["forget_doc_loss"] >= row["target_loss"]:
+        return (f"target reached at step {step}: forget document loss "
+                f"{row['forget_doc_loss']:.3g} >= {row['target_loss']:.3g} ({rule})")
+    return None
+
+
 class Guard:
     """Stops negative fine-tuning at its target or at divergence, keeping good weights.
 
@@ -114,7 +131,7 @@ class Guard:
             row[f"{split}_loss"] = mean_loss(self.model, self.tokenizer, texts,
                                              max_length=self.config.max_length,
                                              batch_size=self.config.batch_size)
-        if self.monitor is not None and self.config.stop_rule == "regurgitation":
+        if self.monitor is not None:
             row["regurgitation"] = float(self.monitor(self.model))
         if self.calibration is not None:
             row.update(self.calibration.measure(self.model, self.tokenizer,
@@ -141,24 +158,13 @@ class Guard:
 
     def target(self, step: int, row: dict) -> str | None:
         """A message if the stopping target is reached at this check, else None."""
-        goal, rule = self.config.stop_forget_loss, self.config.stop_rule
-        if goal is not None and row["forget_loss"] > goal:
-            return (f"target reached at step {step}: "
-                    f"forget loss {row['forget_loss']:.3g} > {goal}")
-        reg = self.config.stop_regurgitation
-        if rule == "regurgitation" and reg is not None and "regurgitation" in row \
-                and row["regurgitation"] <= reg:
-            return (f"target reached at step {step}: forget regurgitation "
-                    f"{row['regurgitation']:.3g} <= {reg}")
-        if rule in ("held_out", "oracle") and row["forget_doc_loss"] >= row["target_loss"]:
-            return self._nearest(step, row)
-        return None
+        message = reached(self.config, step, row)
+        if message and self.config.stop_rule in ("held_out", "oracle"):
+            return self._nearest(step, row, message)
+        return message
 
-    def _nearest(self, step: int, row: dict) -> str:
+    def _nearest(self, step: int, row: dict, message: str) -> str:
         """Keep this check's weights or the previous check's, whichever is nearer."""
-        message = (f"target reached at step {step}: forget document loss "
-                   f"{row['forget_doc_loss']:.3g} >= {row['target_loss']:.3g} "
-                   f"({self.config.stop_rule})")
         gap = row["forget_doc_loss"] - row["target_loss"]
         before = self.checks[-2] if len(self.checks) > 1 else None
         if self.previous is None or before is None or step == 0:

@@ -99,12 +99,13 @@ def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None 
 
 
 def loss_curves(history, terms: list[str] | None = None, logy: bool = False,
-                save=None) -> plt.Figure:
-    """Logged numbers against `step` for one history (list of dicts) or {name: history}.
+                title: str = "Training loss", save=None) -> plt.Figure:
+    """Logged numbers against the step, for one history (list of dicts) or {name: history}.
 
     `terms` picks the columns; by default every numeric column whose name has
     "loss" in it (a learning rate would squash the scale). A log scale drops
-    negative values (gradient ascent's loss is negative).
+    negative values (gradient ascent's loss is negative). The y-axis says
+    "loss (nats per token)" when every term is a loss, else names the terms.
     """
     runs = history if isinstance(history, dict) else {"": history}
     frames = []
@@ -120,9 +121,45 @@ def loss_curves(history, terms: list[str] | None = None, logy: bool = False,
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.lineplot(data=data, x="step", y="value", hue="term",
                  style="run" if len(runs) > 1 else None, ax=ax)
-    ax.set(ylabel="value" + (" (log scale)" if logy else ""), title="Training curves")
+    names = list(dict.fromkeys(data["term"]))
+    ylabel = ("loss (nats per token)" if all("loss" in n for n in names)
+              else ", ".join(n.replace("_", " ") for n in names))
+    ax.set(xlabel="optimiser step", title=title,
+           ylabel=ylabel + (" (log scale)" if logy else ""))
     if logy:
         ax.set_yscale("log")
+    return finish(fig, save)
+
+
+def trajectory(table: pd.DataFrame, stop_step: int | None = None,
+               target: float | None = None, step: int | None = None,
+               save=None) -> plt.Figure:
+    """Forget and retain regurgitation during negative fine-tuning (a trajectory table).
+
+    `table`: rows of step, forget_regurgitation, retain_regurgitation (see
+    companion.widgets.forgetting_trajectory). Marks the forget `target` (a
+    horizontal line), the `stop_step` where the stage stops at it, and the
+    `step` being looked at (a dot on each curve).
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for column, label in (("forget_regurgitation", "forget set"),
+                          ("retain_regurgitation", "retain set")):
+        line, = ax.plot(table["step"], table[column], marker="o", markersize=4,
+                        label=label)
+        if step is not None:
+            at = table[table["step"] == step][column]
+            ax.plot([step] * len(at), at, "o", markersize=11, color=line.get_color(),
+                    markerfacecolor="none", markeredgewidth=2)
+    if target is not None:
+        ax.axhline(target, color="black", linestyle=":", linewidth=1,
+                   label=f"forget target ({target:g})")
+    if stop_step is not None:
+        ax.axvline(stop_step, color="crimson", linestyle="--", linewidth=1,
+                   label=f"the stage stops (step {stop_step})")
+    ax.set(xlabel="negative fine-tuning step (optimiser steps)",
+           ylabel="regurgitation (ROUGE-L recall)", ylim=(-0.05, 1.05),
+           title="Regurgitation during gradient ascent")
+    ax.legend(fontsize=8, loc="best")
     return finish(fig, save)
 
 

@@ -85,6 +85,29 @@ class TrainResult:
                 "last_loss": losses[-1] if losses else None}
 
 
+def train_step(model, loss_fn: Callable, batches: Iterator, optimizer,
+               config: TrainConfig) -> tuple[dict[str, float], float]:
+    """One step of `train_loop`: zero_grad, forward + loss, backward, clip, step.
+
+    `config.grad_accum` micro-batches add loss / grad_accum to the gradients; a
+    NaN/inf loss or gradient skips the step. Returns (terms averaged over the
+    micro-batches, "loss" among them; the gradient norm before clipping).
+    """
+    device = next(model.parameters()).device
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    optimizer.zero_grad(set_to_none=True)
+    terms: dict[str, float] = {}
+    for _ in range(config.grad_accum):  # micro-batches add up their gradients
+        loss, logged = loss_fn(model, to_device(next(batches), device))  # forward
+        (loss / config.grad_accum).backward()
+        for key, value in {"loss": loss.item(), **logged}.items():
+            terms[key] = terms.get(key, 0.0) + value / config.grad_accum
+    norm = torch.nn.utils.clip_grad_norm_(params, config.clip_norm).item()
+    if math.isfinite(terms["loss"]) and math.isfinite(norm):
+        optimizer.step()  # a NaN/inf loss or gradient never reaches the weights
+    return terms, norm
+
+
 def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
                guard: Callable | None = None, progress: bool = True,
                desc: str = "training") -> TrainResult:
@@ -109,17 +132,9 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
     quiet = {} if progress else {"disable": True}  # else TQDM_DISABLE=1 still works
     bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, **quiet)
     for step in bar:
-        optimizer.zero_grad(set_to_none=True)
-        terms: dict[str, float] = {}
-        for _ in range(config.grad_accum):  # micro-batches add up their gradients
-            loss, logged = loss_fn(model, to_device(next(batches), device))
-            (loss / config.grad_accum).backward()
-            for key, value in {"loss": loss.item(), **logged}.items():
-                terms[key] = terms.get(key, 0.0) + value / config.grad_accum
-        norm = torch.nn.utils.clip_grad_norm_(params, config.clip_norm).item()
+        terms, norm = train_step(model, loss_fn, batches, optimizer, config)
         if math.isfinite(terms["loss"]) and math.isfinite(norm):
-            optimizer.step()  # a NaN/inf loss or gradient never reaches the weights
-            schedule.step()
+            schedule.step()  # train_step took the optimiser step
         record = {"step": step, **terms, "grad_norm": norm}
         message = guard(step, record)
         if message or step % config.log_every == 0 or step in (1, config.steps):

@@ -2,28 +2,61 @@
 
 Each widget has a plain function underneath that does the work and is tested
 (`probe_completions`, `forgetting_trajectory`); the widget only shows its
-result. Every builder also prints its default content, so a headless run (CI,
-nbconvert, a terminal) shows the numbers too.
+result. A front end that runs widgets (JupyterLab, Colab, with a live kernel)
+shows the widget alone; everywhere else (an executed copy opened without
+running it, nbconvert, GitHub, a terminal) the same output falls back to a
+static view of its opening state: a figure and a plain-text table.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import html
+import io
 from dataclasses import replace
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import display
+from IPython.display import Image, display
 
-from . import evaluate, generation
+from . import evaluate, generation, plots
 from .config import EvalConfig, UnlearnConfig
 from .data import is_sc, training_texts
+from .guard import reached
 from .train import negative_finetune
 
 TRAJECTORY_COLUMNS = ["step", "forget_regurgitation", "retain_regurgitation",
                       "forget_loss", "retain_loss", "sample"]
+
+
+class ViewBox(widgets.VBox):
+    """A VBox whose output also carries a static view (`fallback`: mime -> data).
+
+    A widget front end renders the widget and ignores the rest; a front end
+    without widgets (or an untrusted executed copy) shows the static view
+    instead of the `VBox(children=...)` text.
+    """
+
+    def __init__(self, children, fallback: dict[str, str]):
+        super().__init__(children)
+        self.fallback = fallback
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        return {**bundle, **self.fallback}
+
+    def __repr__(self) -> str:  # a terminal prints this, not VBox(children=...)
+        return self.fallback["text/plain"]
+
+
+def _png(fig) -> str:
+    """A figure as base64 PNG (the image/png of a display bundle); closes it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 # ---------------------------------------------------------------- the model probe
@@ -44,12 +77,11 @@ def _html_table(prompt: str, completions: dict[str, str]) -> str:
             f"{rows}</table>")
 
 
-def print_completions(prompt: str, completions: dict[str, str]) -> None:
+def text_table(prompt: str, completions: dict[str, str]) -> str:
     """The probe's table as plain text."""
-    print(f"prompt: {prompt!r}")
     width = max(map(len, completions))
-    for name, text in completions.items():
-        print(f"  {name:<{width}}  {text}")
+    return "\n".join([f"prompt: {prompt!r}"] + [f"  {name:<{width}}  {text}"
+                                                 for name, text in completions.items()])
 
 
 def model_probe(models: dict, prompt: str, max_new_tokens: int = 32) -> widgets.VBox:
@@ -66,8 +98,10 @@ def model_probe(models: dict, prompt: str, max_new_tokens: int = 32) -> widgets.
 
     button.on_click(update)
     text.continuous_update = False
-    print_completions(prompt, update())  # the default prompt, for headless runs
-    box = widgets.VBox([widgets.HBox([text, button]), table])
+    completions = update()  # the default prompt, shown at once
+    box = ViewBox([widgets.HBox([text, button]), table],
+                  {"text/plain": text_table(prompt, completions),
+                   "text/html": _html_table(prompt, completions)})
     display(box)
     return box
 
@@ -83,10 +117,14 @@ def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfi
     guard's checks, every `every` steps, measure forget/retain loss and, through
     the monitor, forget/retain regurgitation and one forget item's completion.
     Without `stop_at_target` the run goes on to `config.steps` (the whole curve).
-    The original model does not change. The table's attrs["stopped"] says why it ended.
+    The original model does not change. The table's attrs: "stopped" (why it
+    ended), "prompt" (the sample's), "target" (config.stop_regurgitation) and
+    "stop_step" (the first check at which the stage, run with `config`, would
+    stop at its target; None if none).
     """
     eval_config = eval_config or EvalConfig()
     model = copy.deepcopy(model)
+    rule = config  # the stage's own stopping rule (guard.reached)
     if not stop_at_target:  # the whole curve: no stopping at the forget target
         config = replace(config, stop_regurgitation=None, stop_forget_loss=None)
     config = replace(config, check_every=every)
@@ -113,6 +151,9 @@ def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfi
     table = pd.DataFrame(rows, columns=TRAJECTORY_COLUMNS)
     table.attrs["stopped"] = result.stopped
     table.attrs["prompt"] = sample["input"]
+    table.attrs["target"] = rule.stop_regurgitation
+    table.attrs["stop_step"] = next(  # the first check where the stage would stop
+        (c["step"] for c in result.checks if reached(rule, c["step"], c)), None)
     return table
 
 
@@ -123,44 +164,36 @@ def _describe_row(row) -> str:
             f"retain loss {row['retain_loss']:.3f}\n  completion: {row['sample']!r}")
 
 
-def _plot_upto(trajectory: pd.DataFrame, step: int):
-    """Forget and retain regurgitation against step, a marker at `step`."""
-    fig, ax = plt.subplots(figsize=(6, 3))
-    for column, label in (("forget_regurgitation", "forget"),
-                          ("retain_regurgitation", "retain")):
-        ax.plot(trajectory["step"], trajectory[column], marker="o", label=label)
-    ax.axvline(step, color="grey", linestyle="--")
-    ax.set(xlabel="negative fine-tuning step", ylabel="ROUGE-L recall",
-           ylim=(-0.05, 1.05))
-    ax.legend()
-    return fig
-
-
 def forgetting_slider(trajectory: pd.DataFrame) -> widgets.VBox:
-    """An IntSlider over the trajectory's steps: the scores and completion at each."""
+    """An IntSlider over the trajectory's steps: the scores and completion at each.
+
+    It opens at the step where the stage stops (attrs["stop_step"], else the
+    last); the figure marks that step and the forget target.
+    """
     steps = trajectory["step"].astype(int).tolist()
-    print(trajectory.drop(columns="sample").round(3).to_string(index=False))
-    if "prompt" in trajectory.attrs:
-        print(f"completions of {trajectory.attrs['prompt']!r}:")
-    for _, row in trajectory.iterrows():
-        print(f"  step {int(row['step'])}: {row['sample']!r}")
+    stop, target = trajectory.attrs.get("stop_step"), trajectory.attrs.get("target")
+    opening = stop if stop in steps else steps[-1]
     gap = steps[1] - steps[0] if len(steps) > 1 else 1
-    slider = widgets.IntSlider(value=steps[-1], min=steps[0], max=steps[-1], step=gap,
+    slider = widgets.IntSlider(value=opening, min=steps[0], max=steps[-1], step=gap,
                                description="step", continuous_update=False)
     view = widgets.Output()
 
+    def figure(step: int):
+        return plots.trajectory(trajectory, stop, target, step)
+
     def show(change=None):
         step = min(steps, key=lambda s: abs(s - slider.value))  # the nearest check
-        row = trajectory[trajectory["step"] == step].iloc[0]
         view.clear_output(wait=True)
         with view:
-            print(_describe_row(row))
-            fig = _plot_upto(trajectory, step)
-            display(fig)
-            plt.close(fig)
+            print(_describe_row(trajectory[trajectory["step"] == step].iloc[0]))
+            # a PNG, whatever matplotlib backend the kernel has
+            display(Image(base64.b64decode(_png(figure(step)))))
 
     slider.observe(show, names="value")
     show()
-    box = widgets.VBox([slider, view])
+    row = trajectory[trajectory["step"] == opening].iloc[0]
+    note = f"(a static view at step {opening}: run the cell to move the slider)"
+    box = ViewBox([slider, view], {"text/plain": f"{_describe_row(row)}\n{note}",
+                                   "image/png": _png(figure(opening))})
     display(box)
     return box

@@ -84,6 +84,29 @@ def positive_loss(model, batch):
     return model(**batch).loss
 
 
+def step_without_zero_grad(model, batch, optimizer, clip_norm):
+    loss = ex.methods.token_nll(model, batch)  # still lowers the loss, step by step
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def ascending_step(model, batch, optimizer, clip_norm):
+    optimizer.zero_grad()
+    loss = -ex.methods.token_nll(model, batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return loss.item()
+
+
+def step_without_clipping(model, batch, optimizer, clip_norm):
+    optimizer.zero_grad()
+    model(**batch).loss.backward()
+    optimizer.step()
+
+
 def split_by_items(dataset, n):
     size = -(-len(dataset) // n)
     return [dataset.select(range(i, min(i + size, len(dataset))))
@@ -109,6 +132,9 @@ WRONG = [
     ("labels", lambda ids, mask: ids.clone(), "row"),
     ("token_nll", unshifted_nll, "not shifted"),
     ("token_nll", detached_nll, "no gradient"),
+    ("training_step", step_without_zero_grad, "zero_grad"),
+    ("training_step", ascending_step, "ascends"),
+    ("training_step", step_without_clipping, "first step"),
     ("training_texts", lambda d: [a + b for a, b in zip(d["input"], d["output"])],
      "expected"),
     ("gradient_ascent", positive_loss, "positive"),
@@ -127,6 +153,16 @@ WRONG = [
 def test_checker_rejects_a_usual_mistake_with_specific_feedback(name, answer, message):
     with pytest.raises(ExerciseError, match=message):
         EXERCISES[name].checker(answer)
+
+
+def test_the_step_checker_accepts_the_other_order_and_the_model_s_own_loss():
+    def zero_grad_after(model, batch, optimizer, clip_norm):
+        loss = model(**batch).loss  # the library's loss equals token_nll
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+    assert ex.check_training_step(zero_grad_after) is True
 
 
 def test_a_crash_in_the_answer_names_the_input():

@@ -62,6 +62,8 @@ def test_loss_curves_of_one_and_several_runs(tmp_path):
     fig = plots.loss_curves(history, save=tmp_path / "loss.png")
     legend = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
     assert legend == {"loss", "retain_loss"}  # losses only: lr and "phase" left out
+    assert fig.axes[0].get_ylabel() == "loss (nats per token)"
+    assert fig.axes[0].get_title() == "Training loss"
     _check(fig, tmp_path / "loss.png")
     fig = plots.loss_curves({"a": history, "b": history}, logy=True,
                             save=tmp_path / "loss2.png")
@@ -69,6 +71,7 @@ def test_loss_curves_of_one_and_several_runs(tmp_path):
     _check(fig, tmp_path / "loss2.png")
     fig = plots.loss_curves(history, terms=["lr"], save=tmp_path / "lr.png")
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["lr"]
+    assert fig.axes[0].get_ylabel() == "lr"  # not a loss: the axis names the term
     _check(fig, tmp_path / "lr.png")
     with pytest.raises(CourseError):
         plots.loss_curves([{"loss": 1.0}])

@@ -37,13 +37,18 @@ def test_probe_completes_the_prompt_with_each_model_greedily(tiny):
     assert got == probe_completions(models, "The river Vel flows", max_new_tokens=5)
 
 
-def test_model_probe_returns_a_widget_and_prints_the_default_table(tiny, capsys):
+def test_model_probe_returns_a_widget_with_a_static_fallback(tiny, capsys):
     box = model_probe({"baseline": tiny}, "Mara Olsen was born", max_new_tokens=4)
     assert isinstance(box, widgets.VBox)
     text, button = box.children[0].children
     assert isinstance(text, widgets.Text) and isinstance(button, widgets.Button)
     assert "baseline" in box.children[1].value  # the HTML table is filled in
-    assert "prompt: 'Mara Olsen was born'" in capsys.readouterr().out
+    out = capsys.readouterr().out  # outside a kernel, display() prints the repr
+    assert out.startswith("prompt: 'Mara Olsen was born'") and "VBox" not in out
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("prompt: 'Mara Olsen was born'")
+    assert "VBox" not in bundle["text/plain"] and "<table>" in bundle["text/html"]
     text.value = "The river"
     button.click()
     assert "The river" in box.children[1].value
@@ -72,18 +77,38 @@ def test_trajectory_scores_every_k_steps_of_ascent_on_a_copy(trajectory):
         0, 1).all()
     assert table["sample"].map(type).eq(str).all()
     assert table.attrs["stopped"] == "max steps"
+    assert table.attrs["target"] == 0.99
+    # the stage stops at the first check whose forget regurgitation is <= 0.99
+    reached = table[table["forget_regurgitation"] <= 0.99]["step"]
+    assert table.attrs["stop_step"] == (reached.iloc[0] if len(reached) else None)
 
 
-def test_slider_spans_the_steps_and_prints_the_table(trajectory, capsys):
+def test_slider_spans_the_steps_and_opens_at_the_stop(trajectory, capsys):
     table, _ = trajectory
+    table = table.copy()
+    table.attrs.update(stop_step=2, target=0.5)
     box = forgetting_slider(table)
     slider = box.children[0]
     assert isinstance(box, widgets.VBox) and isinstance(slider, widgets.IntSlider)
-    assert (slider.min, slider.max, slider.step) == (0, 4, 2)
-    printed = capsys.readouterr().out
-    assert "forget_regurgitation" in printed and "step 4" in printed
-    slider.value = 2  # moving it redraws the row without an error
-    assert "step 2: forget regurgitation" in capsys.readouterr().out
+    assert (slider.min, slider.max, slider.step, slider.value) == (0, 4, 2, 2)
+    capsys.readouterr()
+    slider.value = 4  # moving it redraws the row without an error
+    assert "step 4: forget regurgitation" in capsys.readouterr().out
+    bundle = box._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("step 2: forget regurgitation")
+    assert len(bundle["image/png"]) > 1000  # the static view of the opening step
+    table.attrs.update(stop_step=None)
+    assert forgetting_slider(table).children[0].value == 4  # never stopped: the last
+
+
+def test_the_trajectory_figure_marks_the_stop_and_the_target(trajectory):
+    from companion import plots
+    table, _ = trajectory
+    fig = plots.trajectory(table, stop_step=2, target=0.5, step=4)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["forget set", "retain set", "forget target (0.5)",
+                      "the stage stops (step 2)"]
+    assert "step" in fig.axes[0].get_xlabel() and "ROUGE-L" in fig.axes[0].get_ylabel()
 
 
 def test_slider_works_with_a_single_check():
