@@ -84,6 +84,7 @@ class LessonChecks:
     memorised: float = 0.8  # baseline forget and retain regurgitation at least this
     forget_drop: float = 0.2  # unlearning lowers forget regurgitation by at least this
     retain_kept: float = 0.8  # and keeps at least this fraction of retain regurgitation
+    oracle_mia_score: float = 0.6  # the oracle's MIA score is at least this
 
 
 @dataclass(frozen=True)

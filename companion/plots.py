@@ -49,9 +49,18 @@ def _wide(table: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
 
 def tradeoff(table: pd.DataFrame, x: str = "forget_regurgitation",
              y: str = "retain_regurgitation", save=None) -> plt.Figure:
-    """Forget vs retain score of every stage and method, points joined in stage order."""
+    """Forget vs retain score of every stage and method, points joined in stage order.
+
+    An "oracle" stage in the table (exact unlearning) is drawn as the target star,
+    not as a method's path: the point every approximate method should reach.
+    """
     wide = _wide(table, [x, y])
+    oracle = wide[wide["stage"] == "oracle"]
+    wide = wide[wide["stage"] != "oracle"]
     fig, ax = plt.subplots(figsize=(6.5, 5))
+    if not oracle.empty:
+        ax.scatter(oracle[x].mean(), oracle[y].mean(), marker="*", s=320, c="gold",
+                   edgecolors="black", zorder=5, label="oracle (exact unlearning)")
     sns.lineplot(data=wide, x=x, y=y, hue="method", sort=False, marker="o",
                  markersize=9, ax=ax, legend=wide["method"].nunique() > 1)
     placed: list[tuple[float, float]] = []
@@ -61,12 +70,13 @@ def tradeoff(table: pd.DataFrame, x: str = "forget_regurgitation",
         ax.annotate(stage, (px, py), fontsize=9, xytext=(6, 6 - 13 * near),
                     textcoords="offset points")
         placed.append((px, py))
-    if ax.get_legend() is not None:
-        sns.move_legend(ax, "lower right")  # unlearning moves points up and left
+    if not oracle.empty or wide["method"].nunique() > 1:
+        ax.legend(loc="lower right")  # unlearning moves points up and left
+    goal = "the oracle's star" if not oracle.empty else "top left"
     ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05),
            xlabel=f"{x.replace('_', ' ')} (lower = more forgotten)",
            ylabel=f"{y.replace('_', ' ')} (higher = more kept)",
-           title="Forgetting vs keeping (goal: top left)")
+           title=f"Forgetting vs keeping (goal: {goal})")
     return finish(fig, save)
 
 

@@ -45,6 +45,20 @@ def test_tradeoff_annotates_every_stage(table, tmp_path):
     _check(fig, tmp_path / "tradeoff.png")
 
 
+def test_tradeoff_draws_the_oracle_as_the_target(tmp_path):
+    with_oracle = results_table({
+        "oracle": {"stages": {"oracle": _stage(0.35, 0.95)}},
+        "sequential": {"stages": {"baseline": _stage(0.9, 0.9),
+                                  "sequential": _stage(0.3, 0.6)}}})
+    fig = plots.tradeoff(with_oracle, save=tmp_path / "oracle.png")
+    ax = fig.axes[0]
+    star = [c for c in ax.collections if c.get_label().startswith("oracle")]
+    assert len(star) == 1 and tuple(star[0].get_offsets()[0]) == (0.35, 0.95)
+    assert "oracle" in ax.get_title()
+    assert "oracle" not in {t.get_text() for t in ax.texts}  # a target, not a path
+    _check(fig, tmp_path / "oracle.png")
+
+
 def test_task_bars_one_panel_per_kind(table, tmp_path):
     fig = plots.task_bars(table, stage="sequential", method="sequential",
                           save=tmp_path / "tasks.png")

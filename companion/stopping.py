@@ -1,0 +1,61 @@
+"""Stopping rules compared: the same unlearning stopped by each rule, judged by the oracle.
+
+When should negative fine-tuning stop? companion.guard implements the rules; this
+module runs one stage once per rule from the same starting checkpoint, with the
+same seed and budget, and scores each result the official way plus against the
+oracle (companion.oracle), so a lesson can show which rule leaves the model
+nearest exact unlearning. Nothing is saved: the variants live in memory only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+from . import checkpoints
+from .data import load_general, training_texts
+from .evaluate import evaluate_model
+from .membership import membership
+from .oracle import read_oracle_losses
+from .pipeline import Run, calibration, make_monitor, method_config
+from .stages import stage as stage_row
+from .train import negative_finetune
+
+COLUMNS = ["rule", "steps", "stopped", "forget_regurgitation", "retain_regurgitation",
+           "utility", "mia_auc", "oracle_mia_auc", "mia_auc_gap", "forget_quality",
+           "forget_loss_gap", "final_score"]
+
+
+def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
+                       stage: str = "sequential") -> pd.DataFrame:
+    """One row per rule: `stage` rebuilt with that stop rule, then scored (COLUMNS).
+
+    The oracle's document losses come from run.root's mia-oracle.json (as
+    study.run_study and the pipeline leave it), else from the oracle itself
+    (built if missing); so is the stage's predecessor. Each rule gets the
+    profile's budget and the stage's seed.
+    """
+    oracle = read_oracle_losses(run.root)
+    if oracle is None:  # not evaluated yet: its document losses are all we need
+        model, tokenizer = run.ensure("oracle")
+        oracle = membership(model, tokenizer, run.benchmark,
+                            run.profile.eval.batch_size)[1]
+    start = stage_row(stage).after
+    run.ensure(start)
+    rows, general = [], load_general()
+    for rule in rules:
+        model, tokenizer = checkpoints.load_stage(run.root, start, run.device)
+        config = replace(method_config(run.profile, stage), stop_rule=rule)
+        items = run.benchmark["forget_train"]
+        result = negative_finetune(
+            model, tokenizer, training_texts(items),
+            training_texts(run.benchmark["retain_train"]), config,
+            monitor=make_monitor(tokenizer, items, config, run.profile.eval),
+            seed=run.seed, progress=False, calibration=calibration(run, items, config))
+        terms = evaluate_model(model, tokenizer, run.benchmark, run.profile.eval,
+                               stage=f"{stage} ({rule})", general=general,
+                               oracle=oracle, progress=False)
+        rows.append({"rule": rule, "steps": result.steps, "stopped": result.stopped,
+                     **{c: terms.get(c) for c in COLUMNS[3:]}})
+    return pd.DataFrame(rows, columns=COLUMNS)
