@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from .config import CourseError, PROFILES
@@ -30,17 +31,25 @@ def _data(args) -> None:
     print(json.dumps(describe(args.source), indent=2))
 
 
+def _profile_of(args):
+    """The profile named by --profile, with every --section.field=value applied."""
+    from .config import load_profile, override
+
+    return override(load_profile(args.profile), args.settings)
+
+
 def _train(args) -> None:
     from .pipeline import run_stage
 
-    run_stage(args.stage, profile=args.profile, model_name=args.model, data=args.data,
-              out=args.out, seed=args.seed, method=args.method, overwrite=args.overwrite)
+    run_stage(args.stage, profile=_profile_of(args), model_name=args.model,
+              data=args.data, out=args.out, seed=args.seed, method=args.method,
+              overwrite=args.overwrite)
 
 
 def _pipeline(args) -> None:
     from .pipeline import run_pipeline
 
-    run_pipeline(profile=args.profile, model_name=args.model, data=args.data,
+    run_pipeline(profile=_profile_of(args), model_name=args.model, data=args.data,
                  method=args.method, out=args.out, seed=args.seed,
                  oracle=not args.no_oracle)
 
@@ -124,9 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SETTING = re.compile(r"--(\w+(?:\.\w+)?)=(.*)")  # --unlearn.lr=1e-4
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run it; a CourseError becomes one line on stderr."""
-    args = build_parser().parse_args(argv)
+    """Parse the command line and run it; a CourseError becomes one line on stderr.
+
+    `train` and `pipeline` also take settings nanoGPT-style, `--unlearn.lr=1e-4
+    --unlearn.stop_rule=held_out`: any field of the profile (config.override).
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    settings = [SETTING.fullmatch(a) for a in extra]
+    if not all(settings) or (extra and args.command not in ("train", "pipeline")):
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (settings look like "
+                     "--unlearn.lr=1e-4, after train or pipeline)")
+    args.settings = [f"{m[1]}={m[2]}" for m in settings]
     try:
         args.func(args)
     except CourseError as error:

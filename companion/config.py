@@ -200,6 +200,61 @@ def with_overrides(config, **changes):
     return replace(config, **{k: v for k, v in changes.items() if v is not None})
 
 
+def override(profile: Profile, settings: list[str]) -> Profile:
+    """The profile with dotted settings changed: ["unlearn.lr=1e-4", "seeds=0,1"].
+
+    Each setting is `section.field=value` (or `field=value` for the profile's own
+    fields), nanoGPT-style; the value is parsed as the field's current type
+    (int, float, bool, str, None-able, a tuple of ints). Unknown names and
+    unparsable values raise one CourseError line listing what exists.
+    """
+    for setting in settings:
+        name, sep, text = setting.partition("=")
+        if not sep:
+            raise CourseError(f"setting {setting!r} needs the form section.field=value, "
+                              "e.g. unlearn.lr=1e-4")
+        *section, key = name.strip().split(".")
+        owner = getattr(profile, section[0]) if section else profile
+        if len(section) > 1 or not hasattr(owner, "__dataclass_fields__") or \
+                key not in owner.__dataclass_fields__:
+            fields = ", ".join(owner.__dataclass_fields__) if hasattr(
+                owner, "__dataclass_fields__") else "none"
+            raise CourseError(f"no setting {name!r}: {'.'.join(section) or 'profile'} "
+                              f"has {fields}")
+        value = _parse(text.strip(), getattr(owner, key), name)
+        changed = replace(owner, **{key: value})
+        profile = replace(profile, **{section[0]: changed}) if section else changed
+    return profile
+
+
+def _parse(text: str, current, name: str):
+    """`text` as the type of `current` (a field's present value)."""
+    if text.lower() == "none":
+        return None
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if isinstance(current, tuple):
+            return tuple(int(v) for v in text.split(",") if v.strip())
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float) or current is None:
+            return float(text) if current is not None or _number(text) else text
+        return text
+    except ValueError:
+        raise CourseError(f"{name}={text!r}: expected a {type(current).__name__}") from None
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def set_seed(seed: int) -> None:
     """Seed python, numpy and torch so that a run repeats exactly on one machine."""
     random.seed(seed)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from companion.__main__ import main
-from companion.config import PROJECT_ROOT
+from companion.config import PROJECT_ROOT, CourseError
 
 
 def run_cli(*args):
@@ -48,3 +48,27 @@ def test_a_bad_source_is_one_line_on_stderr():
 def test_unknown_profile_is_refused_by_the_parser():
     with pytest.raises(SystemExit):
         main(["profile", "--profile", "turbo"])
+
+
+def test_settings_override_any_profile_field():
+    from companion.config import load_profile, override
+    profile = override(load_profile("smoke", verbose=False),
+                       ["unlearn.lr=1e-4", "unlearn.stop_rule=held_out", "seeds=0,1",
+                        "unlearn.stop_regurgitation=none", "finetune.steps=7"])
+    assert profile.unlearn.lr == 1e-4 and profile.unlearn.stop_rule == "held_out"
+    assert profile.seeds == (0, 1) and profile.unlearn.stop_regurgitation is None
+    assert profile.finetune.steps == 7 and isinstance(profile.finetune.steps, int)
+    with pytest.raises(CourseError, match="unlearn has .*lr"):
+        override(profile, ["unlearn.learning_rate=1"])
+    with pytest.raises(CourseError, match="expected a int"):
+        override(profile, ["finetune.steps=many"])
+
+
+def test_a_setting_on_the_command_line_reaches_the_stage(tmp_path):
+    result = run_cli("train", "baseline", "--profile", "smoke", "--out", str(tmp_path),
+                     "--finetune.steps=3")
+    assert result.returncode == 0, result.stderr
+    settings = json.loads((tmp_path / "baseline" / "settings.json").read_text())
+    assert settings["configs"]["finetune"]["steps"] == 3
+    bad = run_cli("train", "baseline", "--profile", "smoke", "--finetune.stepz=3")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
