@@ -80,6 +80,27 @@ def tradeoff(table: pd.DataFrame, x: str = "forget_regurgitation",
     return finish(fig, save)
 
 
+def tradeoff_curves(curves: pd.DataFrame, oracle=None, save=None) -> plt.Figure:
+    """Each method's path over its budget (curves.tradeoff_curves), oracle as the star.
+
+    oracle: (forget regurgitation, retain regurgitation) of exact unlearning.
+    """
+    fig, ax = plt.subplots(figsize=(7, 5))
+    rows = curves.assign(lr=curves["lr"].map(lambda v: f"lr {v:g}"))
+    sns.lineplot(data=rows, x="forget_regurgitation", y="retain_regurgitation",
+                 hue="method", style="lr", sort=False, marker="o", markersize=4,
+                 estimator=None, ax=ax)
+    if oracle is not None:
+        ax.scatter(*oracle, marker="*", s=320, c="gold", edgecolors="black", zorder=5,
+                   label="oracle (exact unlearning)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05),
+           xlabel="forget regurgitation (lower = more forgotten)",
+           ylabel="retain regurgitation (higher = more kept)",
+           title="Trade-off over the budget (goal: the oracle's star)")
+    return finish(fig, save)
+
+
 def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None = None,
               save=None) -> plt.Figure:
     """Raw mean score per task and split, one panel per kind, for one stage."""

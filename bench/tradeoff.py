@@ -1,0 +1,83 @@
+"""Trade-off curves: every method over a grid of budgets, compared at matched forgetting.
+
+    .venv/bin/python bench/tradeoff.py                  # bundled data, offline profile
+    .venv/bin/python bench/tradeoff.py --quick          # seconds: a smoke of the script
+
+For one model and seed: the baseline, the oracle and the stabilised model (built
+once, or reused from --runs), then every method and both controls run their whole
+budget (no stop) at each learning rate of the grid, checked every --every steps
+(companion.curves). The oracle's forget regurgitation is the matched-forgetting
+level: each method's retain regurgitation where it first forgets as much as exact
+unlearning does. Writes bench/tradeoff-<data>.json and the figure beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from common import BENCH_DIR, PROJECT_ROOT, write_result
+
+import torch  # noqa: E402
+
+from companion import plots  # noqa: E402
+from companion.config import TrainConfig, UnlearnConfig, load_profile  # noqa: E402
+from companion.curves import at_matched_forgetting, tradeoff_curves  # noqa: E402
+from companion.evaluate import forget_regurgitation  # noqa: E402
+from companion.membership import membership  # noqa: E402
+from companion.pipeline import make_run  # noqa: E402
+from companion.stages import CONTROLS, METHOD_STAGES  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny slice, seconds")
+    parser.add_argument("--model", default="tiny-gpt2")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lrs", nargs="+", type=float, default=[1e-4, 2e-4, 5e-4])
+    parser.add_argument("--steps", type=int, default=80, help="budget per curve")
+    parser.add_argument("--every", type=int, default=10, help="steps between checks")
+    parser.add_argument("--methods", nargs="+", default=[*METHOD_STAGES, *CONTROLS])
+    parser.add_argument("--runs", type=Path, default=PROJECT_ROOT / "runs" / "tradeoff",
+                        help="stage folder (reused if it holds the stages already)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    profile = load_profile("smoke" if args.quick else "offline", verbose=False)
+    if args.quick:
+        profile = replace(profile, finetune=TrainConfig(steps=20, batch_size=8, lr=2e-3),
+                          stabilise=TrainConfig(steps=2, batch_size=4, lr=5e-4),
+                          unlearn=UnlearnConfig(steps=4, batch_size=4, check_every=2))
+        args.methods, args.lrs, args.every = ["sequential", "npo"], [5e-4], 2
+    profile = replace(profile, unlearn=replace(profile.unlearn, steps=args.steps))
+    out = args.runs / ("quick" if args.quick else profile.name)
+    run = make_run(profile, args.model, out=out, seed=args.seed, progress=False)
+    start = time.perf_counter()
+    oracle, tokenizer = run.ensure("oracle")
+    oracle_losses = membership(oracle, tokenizer, run.benchmark,
+                               profile.eval.batch_size)[1]
+    level = forget_regurgitation(oracle, tokenizer, run.benchmark["forget_train"],
+                                 profile.eval)
+    oracle_retain = forget_regurgitation(oracle, tokenizer,
+                                         run.benchmark["retain_train"], profile.eval)
+    curves = tradeoff_curves(run, args.methods, args.lrs, every=args.every,
+                             oracle_losses=oracle_losses["member"])
+    matched = at_matched_forgetting(curves, level)
+    print(matched.round(3).to_string(index=False))
+    name = "tradeoff-quick" if args.quick else "tradeoff-bundled"
+    plots.tradeoff_curves(curves, oracle=(level, oracle_retain),
+                          save=BENCH_DIR / f"{name}.png")
+    return write_result(BENCH_DIR / f"{name}.json", "tradeoff.py", argv, {
+        "model": args.model, "seed": args.seed, "lrs": args.lrs, "steps": args.steps,
+        "every": args.every, "oracle": {"forget_regurgitation": level,
+                                        "retain_regurgitation": oracle_retain},
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "matched": json.loads(matched.to_json(orient="records")),
+        "curves": json.loads(curves.to_json(orient="records"))})
+
+
+if __name__ == "__main__":
+    main()
