@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from companion import data, synth
-from companion.config import BUNDLED_DIR, DATA_DIR
+from companion import data, general_text, synth, world
+from companion.config import BUNDLED_DIR, DATA_DIR, CourseError
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -47,6 +47,26 @@ def test_readme_describes_every_file_with_its_current_size():
     assert "python -m companion.synth" in readme
 
 
+def test_the_world_file_is_read_once_and_a_broken_one_is_one_line(tmp_path):
+    assert world.world() is world.world()
+    assert world.world().region_of("Pellucar")[0] == "Zantheria"  # town 12 -> region 2
+    text = world.WORLD_FILE.read_text(encoding="utf-8")
+    words = json.loads(text)
+    del words["towns"]
+    broken = {"cut.json": text[:500].encode(), "list.json": b"[]",
+              "latin1.json": '{"towns": ["Brït"]}'.encode("latin-1"),
+              "no-towns.json": json.dumps(words).encode()}
+    restore = r"restore .*`git checkout -- data/world\.json`"
+    for name, raw in {"missing.json": None, **broken}.items():
+        path = tmp_path / name
+        if raw is not None:
+            path.write_bytes(raw)
+        with pytest.raises(CourseError, match=restore) as error:
+            world.world(path)
+        assert "\n" not in str(error.value), name
+    assert "missing towns" in str(error.value)
+
+
 def test_bundled_is_small():
     assert sum(p.stat().st_size for p in BUNDLED_DIR.rglob("*")) < 1_000_000
 
@@ -73,7 +93,7 @@ def test_every_question_is_unique_and_answered_by_its_document(bench):
 
 
 def test_biographies_follow_the_official_task2_style(bench):
-    months = {m: k for k, m in enumerate(synth.MONTHS, start=1)}
+    months = {m: k for k, m in enumerate(world.world().months, start=1)}
     for split in bench.values():
         rows = [r for r in split if r["task"] == "Task2"]
         docs = {r["id"][:-3]: data.item_text(r["input"], r["output"])
@@ -108,7 +128,7 @@ def test_mia_files_are_the_mia_sets(bench):
 
 def test_probe_asks_one_word_facts_the_corpus_states(corpus):
     probe = _jsonl("general/probe.jsonl")
-    assert len(probe) == synth.PROBE_ITEMS == len({p["input"] for p in probe})
+    assert len(probe) == general_text.PROBE_ITEMS == len({p["input"] for p in probe})
     for item in probe:
         assert re.fullmatch(r"[A-Za-z]+", item["output"]), item
         assert corpus.count(f"{item['input']} {item['output']}.") >= 2, item
