@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -24,10 +27,26 @@ def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
     return notebooks
 
 
+def kernel_manager() -> AsyncKernelManager:
+    """A python3 kernel that talks to us over local sockets, where the system has them.
+
+    Over TCP (jupyter's default) ipykernel warns, for every notebook, that the
+    traffic is unencrypted; a kernel on this machine needs no network at all, so
+    it uses IPC (Unix domain sockets) and the warning has no cause. The socket
+    files get an absolute path (a kernel runs in its notebook's folder, the client
+    here). Windows has no IPC transport in ZeroMQ: there it stays on TCP.
+    """
+    if os.name == "nt":
+        return AsyncKernelManager(kernel_name="python3")
+    sockets = Path(tempfile.gettempdir()) / f"course-kernel-{uuid.uuid4().hex[:8]}"
+    return AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets))
+
+
 def execute_notebook(path: Path, out: Path, timeout: int) -> tuple[float, str]:
     """Execute one notebook in its own folder; save the executed copy; (seconds, status)."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    km = kernel_manager()
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", km=km,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
@@ -38,6 +57,8 @@ def execute_notebook(path: Path, out: Path, timeout: int) -> tuple[float, str]:
         lines = [x for x in plain.splitlines() if x.strip()]
         status = "failed: " + (lines[-1] if lines else "a cell raised")
     seconds = time.perf_counter() - start
+    for socket_file in Path(km.ip).parent.glob(f"{Path(km.ip).name}-*"):
+        socket_file.unlink(missing_ok=True)  # IPC sockets the kernel left behind
     nbformat.write(notebook, out / path.name)
     return seconds, status
 
