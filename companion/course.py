@@ -10,9 +10,9 @@ import uuid
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 from .config import PROJECT_ROOT, RUNS_DIR, CourseError
 
@@ -27,8 +27,8 @@ def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
     return notebooks
 
 
-def kernel_manager() -> AsyncKernelManager:
-    """A python3 kernel that talks to us over local sockets, where the system has them.
+def kernel_settings() -> Config:
+    """Kernels that talk to us over local sockets, where the system has them.
 
     Over TCP (jupyter's default) ipykernel warns, for every notebook, that the
     traffic is unencrypted; a kernel on this machine needs no network at all, so
@@ -36,17 +36,20 @@ def kernel_manager() -> AsyncKernelManager:
     files get an absolute path (a kernel runs in its notebook's folder, the client
     here). Windows has no IPC transport in ZeroMQ: there it stays on TCP.
     """
-    if os.name == "nt":
-        return AsyncKernelManager(kernel_name="python3")
-    sockets = Path(tempfile.gettempdir()) / f"course-kernel-{uuid.uuid4().hex[:8]}"
-    return AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets))
+    config = Config()
+    if os.name != "nt":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(tempfile.gettempdir())
+                                      / f"course-kernel-{uuid.uuid4().hex[:8]}")
+    return config
 
 
 def execute_notebook(path: Path, out: Path, timeout: int) -> tuple[float, str]:
     """Execute one notebook in its own folder; save the executed copy; (seconds, status)."""
     notebook = nbformat.read(path, as_version=4)
-    km = kernel_manager()
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", km=km,
+    config = kernel_settings()
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            config=config,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
@@ -57,8 +60,9 @@ def execute_notebook(path: Path, out: Path, timeout: int) -> tuple[float, str]:
         lines = [x for x in plain.splitlines() if x.strip()]
         status = "failed: " + (lines[-1] if lines else "a cell raised")
     seconds = time.perf_counter() - start
-    for socket_file in Path(km.ip).parent.glob(f"{Path(km.ip).name}-*"):
-        socket_file.unlink(missing_ok=True)  # IPC sockets the kernel left behind
+    sockets = Path(config.KernelManager.get("ip", "")) if os.name != "nt" else None
+    for leftover in sockets.parent.glob(f"{sockets.name}-*") if sockets else ():
+        leftover.unlink(missing_ok=True)  # IPC socket files the kernel left behind
     nbformat.write(notebook, out / path.name)
     return seconds, status
 

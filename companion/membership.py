@@ -16,6 +16,7 @@ from sklearn.metrics import auc, roc_curve
 
 from . import data as course_data
 from . import textloss
+from .textloss import document_losses  # noqa: F401  (the MIA statistic, importable here too)
 from .config import CourseError
 
 
