@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 from .config import PROJECT_ROOT, RUNS_DIR, CourseError
 
@@ -24,10 +27,29 @@ def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
     return notebooks
 
 
+def kernel_settings() -> Config:
+    """Kernels that talk to us over local sockets, where the system has them.
+
+    Over TCP (jupyter's default) ipykernel warns, for every notebook, that the
+    traffic is unencrypted; a kernel on this machine needs no network at all, so
+    it uses IPC (Unix domain sockets) and the warning has no cause. The socket
+    files get an absolute path (a kernel runs in its notebook's folder, the client
+    here). Windows has no IPC transport in ZeroMQ: there it stays on TCP.
+    """
+    config = Config()
+    if os.name != "nt":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(tempfile.gettempdir())
+                                      / f"course-kernel-{uuid.uuid4().hex[:8]}")
+    return config
+
+
 def execute_notebook(path: Path, out: Path, timeout: int) -> tuple[float, str]:
     """Execute one notebook in its own folder; save the executed copy; (seconds, status)."""
     notebook = nbformat.read(path, as_version=4)
+    config = kernel_settings()
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            config=config,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
@@ -38,6 +60,9 @@ def execute_notebook(path: Path, out: Path, timeout: int) -> tuple[float, str]:
         lines = [x for x in plain.splitlines() if x.strip()]
         status = "failed: " + (lines[-1] if lines else "a cell raised")
     seconds = time.perf_counter() - start
+    sockets = Path(config.KernelManager.get("ip", "")) if os.name != "nt" else None
+    for leftover in sockets.parent.glob(f"{sockets.name}-*") if sockets else ():
+        leftover.unlink(missing_ok=True)  # IPC socket files the kernel left behind
     nbformat.write(notebook, out / path.name)
     return seconds, status
 

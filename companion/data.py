@@ -23,6 +23,9 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, Features, Value
 
 from .config import BUNDLED_DIR, HUB_DATASET, CourseError, hub_reachable
+from .readers import check_text as _text
+from .readers import read_records as _read
+from .readers import read_table
 
 SPLITS = ("forget_train", "forget_validation", "retain_train", "retain_validation")
 TASKS = ("Task1", "Task2", "Task3")
@@ -94,74 +97,7 @@ def mia_sets(benchmark: DatasetDict) -> tuple[Dataset, Dataset]:
             nonmembers.select_columns(["id", "document"]))
 
 
-# ---------------------------------------------------------------- reading files
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    """(line number, object) of every non-blank line; errors name the line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise CourseError(f"cannot read {path}: {error.strerror}") from None
-    rows = []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            text = line.decode("utf-8").lstrip("\ufeff")  # a BOM some editors write
-        except UnicodeDecodeError:
-            raise CourseError(f"{path} line {number}: not UTF-8 text; "
-                              "save the file as UTF-8") from None
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise CourseError(f"{path} line {number}: not valid JSON ({error.msg}); "
-                              "fix or remove that line") from None
-        if not isinstance(row, dict):
-            raise CourseError(f"{path} line {number}: expected a JSON object per line")
-        rows.append((number, row))
-    return rows
-
-
-def _read_parquet(path: Path) -> list[tuple[int, dict]]:
-    """(row number, record) of every row of a parquet file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        records = pq.read_table(path).to_pylist()
-    except UnicodeDecodeError:
-        raise CourseError(f"{path}: holds text that is not UTF-8; "
-                          "download the file again") from None
-    except (pa.ArrowException, OSError) as error:
-        reason = (str(error).splitlines() or [type(error).__name__])[0][:100]
-        raise CourseError(f"cannot read {path} as parquet ({reason}); "
-                          "download the file again") from None
-    return list(enumerate(records, start=1))
-
-
-def _read(path: Path) -> list[tuple[int, dict]]:
-    """Numbered records of a .parquet or .jsonl file."""
-    return _read_parquet(path) if path.suffix == ".parquet" else _read_jsonl(path)
-
-
 # ---------------------------------------------------------------- checking
-def _text(value, where: str, column: str) -> str:
-    """A value as UTF-8-clean text, or a one-line error."""
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise CourseError(f"{where}: {column} is not UTF-8 text; "
-                              "save the file as UTF-8") from None
-    if not isinstance(value, str):
-        raise CourseError(f"{where}: {column} must be text, not {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, from a "\ud800" escape
-        raise CourseError(f"{where}: {column} is not UTF-8 text (a lone surrogate); "
-                          "fix that row") from None
-    return value
-
-
 def _check_rows(path: Path | str, numbered: list[tuple[int, dict]],
                 side: str) -> list[dict]:
     """The rows of one file cut to COLUMNS, each checked; `side` is forget/retain."""
@@ -181,19 +117,32 @@ def _check_rows(path: Path | str, numbered: list[tuple[int, dict]],
         if row["task"] not in TASKS:
             raise CourseError(f"{where}: unknown task {row['task']!r}; "
                               f"use one of {', '.join(TASKS)}")
-        if not SUFFIX.search(row["id"]):
-            raise CourseError(f"{where}: id {row['id']!r} must end in sc1 "
-                              "(sentence completion) or qa0..qa4 (question)")
+        _check_item(row, where)
         rows.append(row)
     if not rows:
         raise CourseError(f"{path} has no items; each of the four splits needs some")
     return rows
 
 
+def _check_item(row: dict, where: str) -> None:
+    """What would only fail later (training, scoring, MIA) fails here, named."""
+    item = row["id"]
+    if not SUFFIX.search(item) or len(item) == 3 or re.search(r"\s", item):
+        raise CourseError(f"{where}: id {item!r} must end in sc1 (sentence "
+                          "completion) or qa0..qa4 (question), after a document name "
+                          "without spaces")
+    for column, why in (("input", "a prompt to continue"),
+                        ("output", "a reference to score against")):
+        if not row[column].strip():
+            raise CourseError(f"{where}: {column} of {item!r} is empty; every item "
+                              f"needs {why}: fill it in or remove the item")
+
+
 def _check_benchmark(splits: dict[str, list[dict]], files: dict[str, str]) -> None:
-    """Unique ids; each document in one side (forget/retain) and one part."""
+    """Unique ids; one sc item per document; each document in one side and one part."""
     seen: dict[str, str] = {}  # id -> file
     home: dict[str, str] = {}  # document -> split
+    completions: dict[str, str] = {}  # document -> its sc item (its MIA text)
     for name in SPLITS:
         for row in splits[name]:
             if row["id"] in seen:
@@ -201,6 +150,12 @@ def _check_benchmark(splits: dict[str, list[dict]], files: dict[str, str]) -> No
                                   f"(also in {seen[row['id']]}); ids must be unique")
             seen[row["id"]] = files[name]
             doc = document_id(row["id"])
+            if is_sc(row["id"]) and doc in completions:
+                raise CourseError(f"document {doc!r} has two sentence-completion items "
+                                  f"({completions[doc]!r}, {row['id']!r} in "
+                                  f"{files[name]}); keep one sc item per document")
+            if is_sc(row["id"]):
+                completions[doc] = row["id"]
             other = home.setdefault(doc, name)
             if other != name:
                 both = ("forget and retain" if _side(other) != _side(name)
@@ -381,9 +336,7 @@ def load_general() -> DatasetDict:
         path = BUNDLED_DIR / "general" / f"{name}.jsonl"
         if not path.exists():
             raise CourseError(f"{path} is missing; run `python -m companion.synth`")
-        rows = [{c: _text(r.get(c), f"{path} line {i}", c) for c in columns}
-                for i, r in _read_jsonl(path)]
-        loaded[name] = _dataset(rows, columns)
+        loaded[name] = _dataset(read_table(path, columns), columns)
     return DatasetDict(loaded)
 
 

@@ -16,7 +16,6 @@ document losses behind MIA and perplexity in companion.membership.
 from __future__ import annotations
 
 import json
-import os
 import re
 import statistics
 import time
@@ -28,24 +27,40 @@ import numpy as np
 import pandas as pd
 import torch
 from rouge_score import rouge_scorer
+from rouge_score.tokenizers import DefaultTokenizer
 
 from . import data as course_data
 from .config import DATA_DIR, CourseError, EvalConfig
 from .generation import generate
+from .locks import lock_path, locked, replace_file
 from .membership import membership, perplexity
 from .oracle import relative_terms
+from .readers import read_records, read_table
 
 SPLITS = ("forget", "retain")
 TASKS = ("Task1", "Task2", "Task3")
 KINDS = {"sc": "regurgitation", "qa": "knowledge"}  # item kind -> score name
 GENERAL_KNOWLEDGE = DATA_DIR / "general_knowledge.jsonl"
 _ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)  # built once: it is slow
+_ROUGE_WORDS = DefaultTokenizer(use_stemmer=True)  # the scorer's own tokenizer
 
 
 # ---------------------------------------------------------------- item scores
 def regurgitation_score(reference: str, generation: str) -> float:
     """ROUGE-L recall of the reference in the generation (stemmed), as officially."""
     return float(_ROUGE.score(reference, generation)["rougeL"].recall)
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """The words the official ROUGE scorer compares: lower-cased a-z/0-9 runs, stemmed.
+
+    rouge-score's default tokenizer replaces every other character with a space,
+    so Greek, Cyrillic or Japanese text has no words at all (and accented letters
+    split words: "café" -> "caf"). A forget document in such a script repeated
+    word for word scores ROUGE-L recall 0: fully "forgotten". The course keeps
+    the official behaviour; this shows what it sees.
+    """
+    return _ROUGE_WORDS.tokenize(text)
 
 
 def knowledge_score(reference: str, generation: str) -> float:
@@ -71,10 +86,9 @@ def item_kind(item_id: str) -> str:
 
 
 def _rows(items) -> list[dict]:
-    """A Dataset, a list of dicts or a path to jsonl, as a list of dicts."""
-    if isinstance(items, (str, Path)):
-        with Path(items).open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+    """A Dataset, a list of dicts or a path to a jsonl/parquet file, as a list of dicts."""
+    if isinstance(items, (str, Path)):  # the user's file: the course's one reader
+        return [row for _, row in read_records(items)]
     return [dict(row) for row in items]
 
 
@@ -156,7 +170,7 @@ def load_general_knowledge(path: str | Path = GENERAL_KNOWLEDGE) -> list[dict]:
     """Real-world cloze items (id, input, output) that pretrained GPT-2 completes."""
     if not Path(path).exists():
         raise CourseError(f"{path} is missing: restore data/general_knowledge.jsonl")
-    return _rows(path)
+    return read_table(path, ("id", "input", "output"), nonempty=("input", "output"))
 
 
 def utility(model, tokenizer, items, config: EvalConfig, match: str = "first_words",
@@ -278,27 +292,22 @@ def read_report(out) -> dict:
                           "again") from None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and os.replace, so a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_stage(out: Path, stage, terms, records, losses, model, config) -> None:
     """generations-<stage>.jsonl, mia-<stage>.json; the stage merged into report.json."""
     out.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"subset": name, **r}, ensure_ascii=False)
              for name, rows in records.items() for r in rows]
-    _atomic_write(out / f"generations-{stage}.jsonl", "\n".join(lines) + "\n")
-    _atomic_write(out / f"mia-{stage}.json", json.dumps(losses))
-    report = read_report(out)
-    report.setdefault("settings", {}).update(
-        {"model": getattr(model.config, "_name_or_path", "") or type(model).__name__,
-         "eval": asdict(config), "torch": torch.__version__,
-         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    report.setdefault("stages", {})[stage] = terms
-    _atomic_write(out / "report.json", json.dumps(report, indent=2))
+    replace_file(out / f"generations-{stage}.jsonl", "\n".join(lines) + "\n")
+    replace_file(out / f"mia-{stage}.json", json.dumps(losses))
+    # read-merge-write under a lock: another process's stages are never lost
+    with locked(lock_path(out / "report.json"), f"{out / 'report.json'}"):
+        report = read_report(out)
+        report.setdefault("settings", {}).update(
+            {"model": getattr(model.config, "_name_or_path", "") or type(model).__name__,
+             "eval": asdict(config), "torch": torch.__version__,
+             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        report.setdefault("stages", {})[stage] = terms
+        replace_file(out / "report.json", json.dumps(report, indent=2))
 
 
 def results_table(reports) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .config import CourseError
 from .textloss import context_length
+from .models import ensure_pad_token
 
 
 class _NoMaskNotice(logging.Filter):
@@ -58,6 +59,10 @@ def eval_mode(model):
 def token_ids(tokenizer, texts, limit: int, keep: str, minimum: int) -> list[list[int]]:
     """Token ids of each text, cut to `limit` tokens keeping the `keep` end."""
     texts = list(texts)  # a datasets Column or any sequence of strings
+    if not texts:
+        raise CourseError("no texts to score: the list is empty (is the split empty, "
+                          "or has it no sentence-completion items?)")
+    ensure_pad_token(tokenizer)  # a user's GPT-2 tokenizer has none: pad with EOS
     ids = tokenizer(texts, verbose=False)["input_ids"]  # cut below, so no length warning
     for i, row in enumerate(ids):
         if len(row) < minimum:

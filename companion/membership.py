@@ -16,16 +16,21 @@ from sklearn.metrics import auc, roc_curve
 
 from . import data as course_data
 from . import textloss
+from .textloss import document_losses  # noqa: F401  (the MIA statistic, importable here too)
 from .config import CourseError
+
+
+def _require_mia_sets(members, nonmembers) -> None:
+    if len(members) == 0 or len(nonmembers) == 0:
+        raise CourseError("MIA needs member and non-member documents: both sets must "
+                          "be non-empty (members = forget_train, non-members = "
+                          "forget_validation; a document is its sc1 item)")
 
 
 def mia_score(member_losses, nonmember_losses) -> dict:
     """AUC of telling members (label 1, score -loss) from non-members; 1-2|AUC-0.5|."""
     member, nonmember = np.asarray(member_losses), np.asarray(nonmember_losses)
-    if len(member) == 0 or len(nonmember) == 0:
-        raise CourseError("MIA needs member and non-member documents: both sets must "
-                          "be non-empty (members = forget_train, non-members = "
-                          "forget_validation)")
+    _require_mia_sets(member, nonmember)
     labels = np.r_[np.ones(len(member)), np.zeros(len(nonmember))]
     fpr, tpr, _ = roc_curve(labels, -np.r_[member, nonmember])
     area = float(auc(fpr, tpr))

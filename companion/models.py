@@ -9,7 +9,6 @@ byte-level BPE trained with `tokenizers` on the course's own general text.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from .config import BUNDLED_DIR, CACHE_DIR, CourseError, hub_reachable, resolve_device
+from .readers import read_table
 
 hf_logging.disable_progress_bar()  # shard-writing bars would drown the lesson's output
 EOS = "<|endoftext|>"  # GPT-2's one special token: begin, end and padding
@@ -55,8 +55,7 @@ def corpus_texts() -> list[str]:
     path = BUNDLED_DIR / "general" / "corpus.jsonl"
     if not path.exists():
         raise CourseError(f"{path} is missing: run `python -m companion.synth` to rebuild it")
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line)["text"] for line in f if line.strip()]
+    return [row["text"] for row in read_table(path, ("text",))]
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -122,10 +121,25 @@ def load_model(name: str | Path, device: str = "auto"):
         raise CourseError(f"{key} is not a model folder: pass a folder made by save_model")
     else:
         model, tokenizer = _from_hub(key)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token  # GPT-2 ships without one
+    ensure_pad_token(tokenizer)
     tokenizer.padding_side = "right"
     return model.to(resolve_device(device)), tokenizer
+
+
+def ensure_pad_token(tokenizer):
+    """The tokenizer, padding with its EOS token when it has no pad token.
+
+    GPT-2 (and most local GPT-2-style folders) ship without a pad token; the
+    official SemEval-2025 kit pads with EOS, and so does the course. Padding is
+    always found by the attention mask, never by the token id, so this is safe.
+    Raises CourseError when there is no EOS token either.
+    """
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise CourseError("the tokenizer has neither a pad nor an EOS token: set "
+                              "tokenizer.pad_token to one of its tokens first")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def _from_pretrained(source: str, local_only: bool):

@@ -55,15 +55,30 @@ class Run:
         return checkpoints.has_stage(self.root, stage)
 
     def ensure(self, stage: str):
-        """(model, tokenizer) of `stage`: loaded if saved, else built with its chain."""
+        """(model, tokenizer) of `stage`: loaded if saved, else built with its chain.
+
+        A saved stage made with other settings is refused (checkpoints.check_reusable);
+        a stage another process is building is waited for, not built twice.
+        """
         for name in path_to(stage_row(stage).name):
             if not self.has(name):
-                print(f"building {name} in {self.root} (once; later calls load it)")
-                self.build(name)
+                with checkpoints.building(self.root, _lock_name(name), wait=True):
+                    if not self.has(name):  # another process may have made it
+                        print(f"building {name} in {self.root} (once; later calls "
+                              "load it)")
+                        self.build(name)
+            saved = checkpoints.check_reusable(self.root, name,
+                                               stage_settings(self, name))
+        print(f"{stage}: loading {checkpoints.stage_dir(self.root, stage)} "
+              f"(saved {saved.get('saved')})")
         return checkpoints.load_stage(self.root, stage, self.device)
 
     def build(self, stage: str, *, overwrite: bool = False):
         """Train `stage` from its predecessor's checkpoint and save it (stages table)."""
+        with checkpoints.building(self.root, _lock_name(stage), wait=False):
+            return self._build(stage, overwrite)
+
+    def _build(self, stage: str, overwrite: bool):
         row = stage_row(stage)
         if row.build == "requests":
             return _run_requests(self, request_number(stage), overwrite=overwrite)
@@ -84,6 +99,11 @@ class Run:
               f"{result.seconds:.1f} s; forget loss {losses['forget_loss']:.3f}, "
               f"retain loss {losses['retain_loss']:.3f}")
         return result
+
+
+def _lock_name(stage: str) -> str:
+    """request-1..n are built together, under request-1's lock."""
+    return "request-1" if request_number(stage) else stage
 
 
 def make_run(profile=None, model_name=None, data=None, out=None, seed=0,
@@ -226,6 +246,25 @@ def ensure_stage(profile, stage: str, model_name=None, seed=0, data=None, out=No
     return make_run(profile, model_name, data, out, seed, **options).ensure(stage)
 
 
+def stage_configs(profile: Profile, stage: str) -> dict:
+    """The configs a stage is trained with (recorded in its settings.json)."""
+    build = stage_row(stage).build
+    if build in ("baseline", "oracle"):
+        return {"finetune": profile.finetune}
+    if build == "stabilise":
+        return {"stabilise": profile.stabilise}
+    if build == "requests":
+        return {"stabilise": profile.stabilise, "unlearn": profile.unlearn}
+    return {"unlearn": method_config(profile, stage)}
+
+
+def stage_settings(run: Run, stage: str) -> dict:
+    """What a saved `stage` must have been made with to be reused for `run`."""
+    extra = {"n_requests": run.n_requests} if request_number(stage) else {}
+    return run.settings(started_from=stage_row(stage).after,
+                        configs=stage_configs(run.profile, stage), **extra)
+
+
 def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
                  out=None, seed=0, *, oracle: bool = True) -> dict:
     """Baseline, oracle -> (stabilise ->) unlearn with `method` -> evaluate every stage.
@@ -252,11 +291,7 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
 
 
 def _check_reusable(run: Run, stage: str) -> None:
-    saved = checkpoints.read_settings(run.root, stage)
-    if saved.get("seed") != run.seed or saved.get("data") != run.data:
-        raise CourseError(f"{checkpoints.stage_dir(run.root, stage)} was made with "
-                          f"seed {saved.get('seed')} on {saved.get('data')}: "
-                          "use another --out")
+    checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))
 
 
 # ---------------------------------------------------------------- erasure requests

@@ -7,6 +7,7 @@ or plain arrays, so a notebook cell is one call.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -27,12 +28,33 @@ sns.set_theme(style="whitegrid", context="notebook")
 
 
 def finish(fig, save) -> plt.Figure:
-    """Tidy the layout and write a PNG when `save` is a path."""
+    """Tidy the layout and write a PNG when `save` is a path.
+
+    The PNG is written whole (a private file, then renamed), and its metadata
+    records what it was drawn from: the id of every saved stage in the run folder
+    (`<run>/figures/<name>.png`), so a figure can be traced to its checkpoints.
+    """
     fig.tight_layout()
     if save is not None:
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(save, dpi=120, bbox_inches="tight")
+        save = Path(save)
+        save.parent.mkdir(parents=True, exist_ok=True)
+        tmp = save.with_name(f".{save.stem}.tmp-{os.getpid()}{save.suffix}")
+        fig.savefig(tmp, dpi=120, bbox_inches="tight",
+                    metadata={"Source": stage_ids(save.parent.parent)})
+        os.replace(tmp, save)
     return fig
+
+
+def stage_ids(root) -> str:
+    """'baseline=<id> stabilised=<id> ...' of the complete stages in a run folder."""
+    found = []
+    for settings in sorted(Path(root).glob("*/settings.json")):
+        try:
+            saved = json.loads(settings.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found.append(f"{settings.parent.name}={saved.get('id') or saved.get('saved')}")
+    return " ".join(found)
 
 
 def _wide(table: pd.DataFrame, terms: list[str]) -> pd.DataFrame:

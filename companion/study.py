@@ -30,12 +30,12 @@ from pathlib import Path
 import pandas as pd
 import seaborn as sns
 
-from . import checkpoints
+from . import checkpoints, locks
 from .config import CourseError, Profile, load_profile, model_label, run_dir
 from .data import document_id, load_benchmark, load_general
 from .evaluate import evaluate_model, load_general_knowledge, results_table
 from .models import PRESETS
-from .pipeline import ensure_stage, split_requests
+from .pipeline import ensure_stage, make_run, split_requests, stage_settings
 from .stages import N_REQUESTS, STAGES, UNLEARN_STAGES, path_to, request_number
 from .plots import finish, plt  # companion.plots picks a headless backend if needed
 
@@ -72,13 +72,13 @@ def method_stages(method: str, intermediate: bool = True) -> list[str]:
 
 # ---------------------------------------------------------------- one stage's scores
 def _fingerprint(profile: Profile, root: Path, stage: str, data: str) -> dict:
-    """What an evaluation depends on: the checkpoint's save time, data, eval config,
-    and (for every stage but the oracle) the oracle's evaluation it is compared with."""
-    saved = (checkpoints.stage_dir(root, stage) / "settings.json").stat().st_mtime_ns
+    """What an evaluation depends on: checkpoint id, data, eval config, the oracle's."""
+    settings = checkpoints.read_settings(root, stage)
     oracle = root / "mia-oracle.json"
     compared = oracle.stat().st_mtime_ns if oracle.exists() and stage != "oracle" else None
-    return {"checkpoint": saved, "data": data, "docs": profile.max_docs_per_task,
-            "eval": asdict(profile.eval), "oracle": compared}
+    return {"checkpoint": settings.get("id") or settings.get("saved"), "data": data,
+            "docs": profile.max_docs_per_task, "eval": asdict(profile.eval),
+            "oracle": compared}
 
 
 def _read_cache(root: Path) -> dict:
@@ -89,12 +89,6 @@ def _read_cache(root: Path) -> dict:
         return {}  # a damaged cache only costs a re-evaluation
 
 
-def _write_cache(root: Path, cache: dict) -> None:
-    tmp = root / f".{CACHE}.tmp"
-    tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
-    tmp.replace(root / CACHE)
-
-
 def _utility_items(model):
     """None (the bundled probe) for an offline preset; real-world items for GPT-2."""
     offline = model.config.vocab_size <= max(p.vocab_size for p in PRESETS.values())
@@ -103,13 +97,34 @@ def _utility_items(model):
 
 def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path,
                  data: str, benchmark, general, progress: bool = True) -> dict:
-    """{term: value} of one stage: built if missing, evaluated once, then cached."""
+    """{term: value} of one stage: built if missing, evaluated once, then cached.
+
+    A stage saved with other settings is refused; two processes evaluate it once.
+    """
+    n = N_REQUESTS  # request-k: run_requests checks the saved number
     if checkpoints.has_stage(root, stage):
-        cached = _read_cache(root).get(stage, {})
-        if cached.get("key") == _fingerprint(profile, root, stage, data):
-            return cached["terms"]
+        n = checkpoints.read_settings(root, stage).get("n_requests", N_REQUESTS)
+        run = make_run(profile, model, data, root, seed, n_requests=n)
+        checkpoints.check_reusable(root, stage, stage_settings(run, stage))
+        if (cached := _cached(profile, root, stage, data)) is not None:
+            return cached
     net, tokenizer = ensure_stage(profile, stage, model, seed, data, root,
-                                  progress=progress)
+                                  progress=progress, n_requests=n)
+    with locks.locked(root / f".evaluating-{stage}.lock", f"evaluation of {stage!r}"):
+        if (cached := _cached(profile, root, stage, data)) is not None:
+            return cached  # another process evaluated it meanwhile
+        return _evaluate(profile, stage, root, data, benchmark, general, progress,
+                         net, tokenizer)
+
+
+def _cached(profile, root, stage, data) -> dict | None:
+    entry = _read_cache(root).get(stage, {})
+    key = _fingerprint(profile, root, stage, data)
+    return entry["terms"] if entry.get("key") == key else None
+
+
+def _evaluate(profile, stage, root, data, benchmark, general, progress, net,
+              tokenizer) -> dict:
     terms = evaluate_model(net, tokenizer, benchmark, profile.eval, stage=stage,
                            general=general, utility_items=_utility_items(net),
                            out=root, progress=progress)
@@ -118,9 +133,8 @@ def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path
     values.pop("utility_relative", None)  # set by _with_relative, from the baseline
     result = checkpoints.read_settings(root, stage).get("result", {})
     values["train_steps"] = float(result.get("steps", math.nan))
-    cache = _read_cache(root)
-    cache[stage] = {"key": _fingerprint(profile, root, stage, data), "terms": values}
-    _write_cache(root, cache)
+    entry = {"key": _fingerprint(profile, root, stage, data), "terms": values}
+    locks.merge_entry(root / CACHE, stage, entry, lambda path: _read_cache(path.parent))
     return values
 
 

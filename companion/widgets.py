@@ -22,7 +22,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 from . import evaluate, generation, plots
-from .config import EvalConfig, UnlearnConfig
+from .config import CourseError, EvalConfig, UnlearnConfig
 from .data import is_sc, training_texts
 from .guard import reached
 from .train import negative_finetune
@@ -128,7 +128,10 @@ def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfi
     if not stop_at_target:  # the whole curve: no stopping at the forget target
         config = replace(config, stop_regurgitation=None, stop_forget_loss=None)
     config = replace(config, check_every=every)
-    sample = next(row for row in forget if is_sc(row["id"]))
+    sample = next((row for row in forget if is_sc(row["id"])), None)
+    if sample is None:
+        raise CourseError("the forget set has no sentence-completion (sc) items to "
+                          "monitor: pass forget items with ids ending in sc1")
     extra: list[dict] = []  # what the monitor sees at each check, in order
 
     def monitor(current) -> float:
@@ -171,6 +174,9 @@ def forgetting_slider(trajectory: pd.DataFrame) -> widgets.VBox:
     last); the figure marks that step and the forget target.
     """
     steps = trajectory["step"].astype(int).tolist()
+    if not steps:
+        raise CourseError("the trajectory has no checks: make `every` smaller than "
+                          "the config's steps")
     stop, target = trajectory.attrs.get("stop_step"), trajectory.attrs.get("target")
     opening = stop if stop in steps else steps[-1]
     gap = steps[1] - steps[0] if len(steps) > 1 else 1

@@ -274,7 +274,32 @@ MALFORMED = {
     "a file, not a folder": (lambda p: _folder_with("a.parquet")(p) / "a.parquet",
                              r"a\.parquet is a file; pass the folder"),
     "unknown source": (lambda p: "bundeld", r"unknown data source 'bundeld'"),
+    # what would only fail later (training, scoring, MIA) fails at load time, named
+    "empty input": (_edit("forget_train", _set("input", "", row=1)),
+                    rf"train/forget\.jsonl line 2: input of '{FORGET_DOC}qa0' is "
+                    "empty"),
+    "blank output": (_edit("retain_train", _set("output", " \n", row=0)),
+                     r"retain\.jsonl line 1: output of '.*sc1' is empty"),
+    "control character": (_edit("forget_train", _set("output", "ends\x00.")),
+                          r"line 1: output holds the control character U\+0000"),
+    "space in id": (_edit("forget_train", _set("id", " " + FORGET_DOC + "sc1")),
+                    r"line 1: id ' forget.*' must end in sc1.*without spaces"),
+    "id without a document": (_edit("retain_train", _set("id", "qa0", row=1)),
+                              r"line 2: id 'qa0' must end in sc1"),
+    "two sc items": (_edit("forget_train", _set("id", FORGET_DOC + "sc2", row=1)),
+                     rf"document '{FORGET_DOC}' has two sentence-completion items"),
 }
+
+
+def test_windows_files_and_newlines_inside_texts_load(tmp_path):
+    # a BOM and CRLF line ends (Windows editors), and a newline inside a document
+    folder = _layout(tmp_path / "a", {"forget_train": [
+        r | {"output": "ends.\nThe end."} for r in _rows("forget", "train")]})
+    path = folder / "train" / "forget.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    loaded = data.load_benchmark(folder)
+    assert loaded["forget_train"]["output"][0] == "ends.\nThe end."
+    assert len(loaded["forget_train"]) == 4
 
 
 @pytest.mark.parametrize("case", list(MALFORMED))

@@ -277,3 +277,57 @@ def test_general_knowledge_file_is_well_formed():
     assert 50 <= len(rows) <= 80
     assert len({r["id"] for r in rows}) == len(rows)
     assert all(r["input"] == r["input"].strip() and r["output"].strip() for r in rows)
+
+
+# ---------------------------------------------------------------- what users bring
+def test_a_windows_saved_utility_file_reads_like_the_benchmark(tmp_path):
+    # UTF-8 with a BOM and CRLF line ends, as Notepad saves it
+    rows = _general()["probe"].to_list()
+    text = "\r\n".join(json.dumps(r) for r in rows) + "\r\n"
+    path = tmp_path / "general_knowledge.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert ev.load_general_knowledge(path) == rows
+    assert ev.limit_items(path, 1) == rows[:1]
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace('"3 songs"', '""').encode())
+    with pytest.raises(CourseError, match=r"general_knowledge\.jsonl line 2: output "
+                                          "is empty"):
+        ev.load_general_knowledge(path)
+
+
+def test_a_tokenizer_without_pad_token_pads_with_eos(model, tokenizer):
+    # GPT-2 as shipped has no pad token; the official kit pads with EOS
+    bare = train_tokenizer(TEXTS, vocab_size=300)
+    bare.pad_token = None
+    prompts = ["The baker of Amberton", "Who sings"]
+    assert (generation.generate(model, bare, prompts, 4, 2, progress=False)
+            == generation.generate(model, tokenizer, prompts, 4, 2, progress=False))
+    bare.pad_token = None
+    losses = membership.document_losses(model, bare, TEXTS[:3])
+    assert losses == pytest.approx(membership.document_losses(model, tokenizer,
+                                                              TEXTS[:3]))
+
+
+def test_empty_lists_and_qa_only_forget_sets_get_the_course_messages(model, tokenizer):
+    with pytest.raises(CourseError, match="no texts to score"):
+        membership.document_losses(model, tokenizer, [])
+    with pytest.raises(CourseError, match="no texts to score"):
+        membership.perplexity(model, tokenizer, [])
+    bench = _benchmark()
+    qa_only = DatasetDict({name: split.filter(lambda r: r["id"].endswith("qa0"))
+                           if name.startswith("forget") else split
+                           for name, split in bench.items()})
+    with pytest.raises(CourseError, match="MIA needs member and non-member"):
+        membership.membership(model, tokenizer, qa_only, 4)
+    with pytest.raises(CourseError, match="MIA needs member and non-member"):
+        ev.evaluate_model(model, tokenizer, qa_only, CONFIG, stage="s",
+                          general=_general(), progress=False)
+
+
+def test_rouge_cannot_see_non_latin_text():
+    # the official tokenizer keeps a-z and 0-9 only: verbatim Greek scores 0
+    greek, japanese = "Η Βέσσα γύρισε σπίτι με το φανάρι", "ヴェッサは灯りを持って帰った"
+    assert ev.rouge_tokens(greek) == [] and ev.rouge_tokens(japanese) == []
+    assert ev.regurgitation_score(greek, greek) == 0.0
+    assert ev.regurgitation_score(japanese, japanese) == 0.0
+    assert ev.rouge_tokens("Vessa came home, days") == ["vessa", "came", "home", "day"]
+    assert ev.regurgitation_score("Vessa came home", "Vessa came home") == 1.0

@@ -129,3 +129,20 @@ def test_run_pipeline_reuses_saved_stages_and_evaluates_each(setup, tmp_path,
     assert (tmp_path / "baseline" / "settings.json").read_text() == before  # reused
     with pytest.raises(CourseError, match="seed 0"):
         run_pipeline(profile, str(root / "model"), method="kl", out=tmp_path, seed=1)
+
+
+def test_a_saved_stage_is_reused_only_with_the_same_settings(setup, tmp_path):
+    root, profile, _ = setup
+    model_dir = str(root / "model")
+    ensure_stage(profile, "stabilised", model_dir, out=tmp_path, progress=False)
+    steeper = replace(profile, finetune=replace(profile.finetune,
+                                                lr=20 * profile.finetune.lr))
+    with pytest.raises(CourseError, match=r"configs\.finetune\.lr 0\.005 -> 0\.1"):
+        ensure_stage(steeper, "baseline", model_dir, out=tmp_path, progress=False)
+    # the refused stage is kept as it was; rebuilding the baseline makes the
+    # stabilised stage built on the old one stale in turn
+    run_stage("baseline", profile, model_dir, out=tmp_path, progress=False,
+              overwrite=True)
+    with pytest.raises(CourseError, match="'baseline' was rebuilt since"):
+        ensure_stage(profile, "stabilised", model_dir, out=tmp_path, progress=False)
+    assert checkpoints.has_stage(tmp_path, "stabilised")  # refused, not overwritten
