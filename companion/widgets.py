@@ -14,6 +14,7 @@ import base64
 import copy
 import html
 import io
+import math
 from dataclasses import replace
 
 import ipywidgets as widgets
@@ -28,7 +29,8 @@ from .guard import reached
 from .train import negative_finetune
 
 TRAJECTORY_COLUMNS = ["step", "forget_regurgitation", "retain_regurgitation",
-                      "forget_loss", "retain_loss", "sample"]
+                      "forget_loss", "retain_loss", "forget_doc_loss", "target_loss",
+                      "sample"]
 
 
 class ViewBox(widgets.VBox):
@@ -109,7 +111,8 @@ def model_probe(models: dict, prompt: str, max_new_tokens: int = 32) -> widgets.
 # ---------------------------------------------------------------- the forgetting slider
 def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfig,
                           every: int = 5, eval_config: EvalConfig | None = None,
-                          stop_at_target: bool = False, seed: int = 0) -> pd.DataFrame:
+                          stop_at_target: bool = False, seed: int = 0,
+                          calibration=None) -> pd.DataFrame:
     """Scores every `every` steps of negative fine-tuning a copy of `model`.
 
     `forget`, `retain`: item datasets (id, input, output, ...). The copy is
@@ -120,13 +123,16 @@ def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfi
     The original model does not change. The table's attrs: "stopped" (why it
     ended), "prompt" (the sample's), "target" (config.stop_regurgitation) and
     "stop_step" (the first check at which the stage, run with `config`, would
-    stop at its target; None if none).
+    stop at its target; None if none) and, with a `calibration` (guard.Calibration:
+    the columns forget_doc_loss and target_loss, else NaN), "calibrated_step": the
+    first check where the forget documents are as likely as the target's.
     """
     eval_config = eval_config or EvalConfig()
     model = copy.deepcopy(model)
     rule = config  # the stage's own stopping rule (guard.reached)
     if not stop_at_target:  # the whole curve: no stopping at the forget target
-        config = replace(config, stop_regurgitation=None, stop_forget_loss=None)
+        config = replace(config, stop_regurgitation=None, stop_forget_loss=None,
+                         stop_rule="steps")
     config = replace(config, check_every=every)
     sample = next((row for row in forget if is_sc(row["id"])), None)
     if sample is None:
@@ -145,11 +151,13 @@ def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfi
         return score
 
     result = negative_finetune(model, tokenizer, training_texts(forget),
-                               training_texts(retain), config, monitor=monitor,
-                               seed=seed, progress=False)
+                               training_texts(retain), config, monitor=monitor, seed=seed, progress=False,
+                               calibration=calibration)
     rows = [{"step": c["step"], "forget_regurgitation": c["regurgitation"],
              "retain_regurgitation": e["retain_regurgitation"],
              "forget_loss": c["forget_loss"], "retain_loss": c["retain_loss"],
+             "forget_doc_loss": c.get("forget_doc_loss", math.nan),
+             "target_loss": c.get("target_loss", math.nan),
              "sample": e["sample"]} for c, e in zip(result.checks, extra)]
     table = pd.DataFrame(rows, columns=TRAJECTORY_COLUMNS)
     table.attrs["stopped"] = result.stopped
@@ -157,6 +165,9 @@ def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfi
     table.attrs["target"] = rule.stop_regurgitation
     table.attrs["stop_step"] = next(  # the first check where the stage would stop
         (c["step"] for c in result.checks if reached(rule, c["step"], c)), None)
+    table.attrs["calibrated_step"] = next(
+        (c["step"] for c in result.checks
+         if c.get("forget_doc_loss", -math.inf) >= c.get("target_loss", math.inf)), None)
     return table
 
 

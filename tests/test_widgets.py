@@ -116,3 +116,20 @@ def test_slider_works_with_a_single_check():
                          "retain_regurgitation": 0.8, "forget_loss": 0.1,
                          "retain_loss": 0.2, "sample": "x"}])
     assert forgetting_slider(one).children[0].max == 0
+
+
+@pytest.mark.parametrize("level, step", [(-1.0, 0), (1e9, None)])
+def test_trajectory_marks_where_the_calibrated_stop_would_be(tiny, benchmark, level,
+                                                             step):
+    from companion.data import documents
+    from companion.guard import Calibration
+    model, tokenizer = tiny
+    config = UnlearnConfig(steps=2, batch_size=4, lr=3e-3, max_length=64,
+                           trainable="last:1", stop_regurgitation=None)
+    docs = list(documents(benchmark["forget_train"])["document"])
+    table = forgetting_trajectory(model, tokenizer, benchmark["forget_train"],
+                                  benchmark["retain_train"], config, every=2,
+                                  eval_config=EVAL,
+                                  calibration=Calibration(docs, level=level))
+    assert table.attrs["calibrated_step"] == step
+    assert (table["target_loss"] == level).all() and table["forget_doc_loss"].gt(0).all()
