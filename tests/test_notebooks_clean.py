@@ -1,5 +1,6 @@
 """The committed notebooks follow the course conventions (course_conventions.md)."""
 
+import json
 import re
 
 import nbformat
@@ -49,6 +50,14 @@ def test_committed_without_outputs_or_execution_counts(path):
     assert not dirty, f"{path.name}: cells {dirty} have outputs; run " \
                       f"`jupyter nbconvert --clear-output --inplace {path}`"
     assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_every_cell_has_its_own_id(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    ids = [c.get("id") for c in cells]
+    assert None not in ids, f"{path.name}: cell {ids.index(None)} has no id"
+    assert len(set(ids)) == len(ids), f"{path.name}: two cells share an id"
 
 
 @pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
