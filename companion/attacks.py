@@ -31,8 +31,8 @@ from sklearn.metrics import roc_auc_score
 
 from . import data as course_data
 from .config import CourseError
-from .generation import (context_length, eval_mode, length_batches, padding_side,
-                         token_ids)
+from . import textloss
+from .generation import eval_mode, length_batches
 
 ATTACKS = ("loss", "min_k", "min_k_pp", "zlib", "reference")
 
@@ -52,28 +52,30 @@ class TokenStats:
 
 
 def token_stats(model, tokenizer, texts: list[str], batch_size: int = 8):
-    """TokenStats of each text, cut and padded as membership.nll_sums does.
+    """TokenStats of each text, tokenised and scored as companion.textloss does.
 
-    One forward pass per batch; the (batch, seq, vocab) log-softmax is reduced on
-    the spot, so memory is that of one batch's logits.
+    The same tokens as the official MIA's document loss (EOS appended, cut to the
+    model's context), so -mean(logp) is that loss. One forward pass per batch; the
+    (batch, seq, vocab) log-softmax is reduced on the spot.
     """
-    ids = token_ids(tokenizer, texts, context_length(model, tokenizer), "start", 2)
-    out: list[TokenStats | None] = [None] * len(ids)
+    texts = list(texts)
+    rows = textloss.encode(tokenizer, texts, textloss.context_length(model, tokenizer))
+    out: list[TokenStats | None] = [None] * len(rows)
     device = next(model.parameters()).device
-    with torch.no_grad(), eval_mode(model), padding_side(tokenizer, "right"):
-        for index in length_batches(ids, batch_size):
-            batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},
-                                  return_tensors="pt").to(device)
-            logits = model(**batch, use_cache=False).logits.float()[:, :-1]
-            logp_all = F.log_softmax(logits, dim=-1)  # (batch, seq-1, vocab)
-            target = batch["input_ids"][:, 1:]
-            logp = logp_all.gather(-1, target[..., None])[..., 0]  # (batch, seq-1)
+    with torch.no_grad(), eval_mode(model):
+        for index in length_batches(rows, batch_size):
+            batch = textloss.collate([rows[i] for i in index],
+                                     textloss.padding_id(tokenizer))
+            batch = {k: v.to(device) for k, v in batch.items()}
+            logp_all = F.log_softmax(textloss.logits_of(model, batch), dim=-1)
+            labels = textloss.next_token_labels(batch["labels"])  # (batch, seq)
+            logp = logp_all.gather(-1, labels.clamp(min=0)[..., None])[..., 0]
             p = logp_all.exp()
-            mean = (p * logp_all).sum(-1)
+            mean = (p * logp_all).sum(-1)  # (batch, seq)
             std = ((p * logp_all ** 2).sum(-1) - mean ** 2).clamp(min=0).sqrt()
             for row, i in enumerate(index):
-                n = len(ids[i]) - 1  # predicted tokens of this text (no padding)
-                out[i] = TokenStats(*(t[row, :n].cpu().numpy()
+                scored = labels[row] != -100  # the text's own next tokens
+                out[i] = TokenStats(*(t[row][scored].cpu().numpy()
                                       for t in (logp, mean, std)))
     return out
 

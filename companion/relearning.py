@@ -26,7 +26,8 @@ from datasets import Dataset
 from .config import AttackConfig, CourseError, EvalConfig, set_seed
 from .data import document_id, documents, training_texts
 from .evaluate import forget_regurgitation
-from .membership import document_losses, mia_score
+from .membership import mia_score
+from .textloss import document_losses
 from .plots import finish, plt, sns
 from .train import language_model_loss, make_batches, stop_on_nonfinite, train_loop
 
@@ -73,9 +74,10 @@ def _check_unseen(texts: list[str], measured: Dataset) -> None:
 def measure(model, tokenizer, measured: Dataset, nonmembers: list[str],
             eval_config: EvalConfig) -> dict:
     """Regurgitation of the measured documents and their LOSS-MIA AUC vs non-members."""
+    size = eval_config.batch_size
     losses = document_losses(model, tokenizer, list(documents(measured)["document"]),
-                             eval_config.batch_size)
-    nonmember = document_losses(model, tokenizer, nonmembers, eval_config.batch_size)
+                             batch_size=size)
+    nonmember = document_losses(model, tokenizer, nonmembers, batch_size=size)
     return {"regurgitation": forget_regurgitation(model, tokenizer, measured,
                                                   eval_config),
             "mia_auc": mia_score(losses, nonmember)["auc"]}
