@@ -101,6 +101,7 @@ class AttackConfig:
     min_distinct: float = 0.3  # ... or one with fewer distinct words than this share
     prompts: int = 32  # generations per prompt set for the collapse detector
     relearn_gain: float = 0.1  # positive control: relearning recovers at least this
+    overshoot: int = 3  # the collapse example ascends this many unlearning budgets
     max_collapsed: float = 0.25  # an oracle's share of collapsed generations at most
     member_auc: float = 0.75  # every attack separates the baseline's members this well
 

@@ -33,3 +33,15 @@ def test_thresholds_come_from_the_config():
     strict = AttackConfig(min_distinct=0.95)
     assert not collapse.is_collapsed(ORDINARY)
     assert collapse.is_collapsed(ORDINARY, strict)  # "the", "to" and "," repeat
+
+
+def test_with_the_models_tokens_a_run_of_one_character_is_collapse():
+    from companion.models import course_tokenizer
+
+    tokenizer = course_tokenizer()
+    zeros = "0" * 48  # one "word", but the same token over and over
+    assert not collapse.is_collapsed(zeros)
+    assert collapse.is_collapsed(zeros, tokenizer=tokenizer)
+    assert not collapse.is_collapsed(ORDINARY, tokenizer=tokenizer)
+    terms = collapse.collapse_terms([zeros, ORDINARY], tokenizer=tokenizer)
+    assert terms["collapsed"] == 0.5
