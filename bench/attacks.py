@@ -21,10 +21,11 @@ from common import BENCH_DIR, write_result
 import pandas as pd  # noqa: E402
 
 from companion import (attacks, collapse, quantise, relearning,  # noqa: E402
-                       robustness, study)
+                       robustness)
 from companion.config import load_profile  # noqa: E402
 from companion.data import load_benchmark, load_general  # noqa: E402
-from companion.pipeline import UNLEARN_STAGES, ensure_stage  # noqa: E402
+from companion.pipeline import ensure_stage  # noqa: E402
+from companion.stages import METHOD_STAGES  # noqa: E402
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -42,12 +43,11 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     profile, start = load_profile(args.profile), time.perf_counter()
     benchmark = load_benchmark(profile.data, profile.max_docs_per_task)
-    names = list(UNLEARN_STAGES)
+    names = list(METHOD_STAGES)  # sequential and the baseline methods
     models = {}
     for stage in [*names, "oracle"]:
         models[stage], tokenizer = ensure_stage(profile, stage, progress=False)
-    reference, _ = ensure_stage(profile, "oracle", seed=1, progress=False,
-                                out=study.run_root(profile, profile.model, 1))
+    reference, _ = ensure_stage(profile, "oracle", seed=1, progress=False)
     aucs = attacks.attack_table(models, tokenizer, benchmark, reference,
                                 profile.attack.min_k, profile.eval.batch_size)
     quantised = pd.concat({name: quantise.quantised_scores(
