@@ -8,8 +8,9 @@ Why our own quantiser: GPT-2's blocks keep their weights in transformers'
 `Conv1D` (weight shape (in, out)), not `torch.nn.Linear`. On CPU,
 `torch.ao.quantization.quantize_dynamic(model, {nn.Linear})` converts only the LM
 head and leaves every Conv1D as it was (checked with torch 2.13 and
-transformers 5.24; that API is also deprecated), and optimum-quanto replaces
-`nn.Linear` modules (its documented targets), not Conv1D. So this module does
+transformers 5.24; that API is also deprecated), and optimum-quanto's documented
+quantisable modules are Linear, Conv2d and LayerNorm (transformers' QuantoConfig
+needs torch.nn.Linear layers), not Conv1D. So this module does
 plain per-channel round-to-nearest (RTN) weight-only quantisation, the baseline
 of the quantisation literature (e.g. GPTQ, Frantar et al. 2023, Sec. 2): each
 output channel's weights are mapped to 2^k evenly spaced levels between that
