@@ -88,6 +88,25 @@ class LessonChecks:
 
 
 @dataclass(frozen=True)
+class AttackConfig:
+    """Settings of the attacks on an unlearned model (notebook 07)."""
+
+    relearn: TrainConfig = TrainConfig(steps=40, batch_size=8, lr=5e-4)  # the budget
+    relearn_fraction: float = 0.5  # share of forget documents the attacker trains on
+    measure_every: int = 10  # relearning steps between measurements of the curve
+    min_k: float = 0.2  # Min-K% and Min-K%++: the share of lowest-scored tokens kept
+    bits: tuple[int, ...] = (8, 4)  # quantisation widths tried
+    ngram: int = 3  # collapse detector: n of the repeated-n-gram rate
+    max_repeat: float = 0.5  # a generation repeating more n-grams than this collapsed
+    min_distinct: float = 0.3  # ... or one with fewer distinct words than this share
+    prompts: int = 32  # generations per prompt set for the collapse detector
+    relearn_gain: float = 0.1  # positive control: relearning recovers at least this
+    overshoot: int = 3  # the collapse example ascends this many unlearning budgets
+    max_collapsed: float = 0.25  # an oracle's share of collapsed generations at most
+    member_auc: float = 0.75  # every attack separates the baseline's members this well
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything that sets the size of a run."""
 
@@ -103,6 +122,7 @@ class Profile:
     unlearn: UnlearnConfig
     eval: EvalConfig = field(default_factory=EvalConfig)
     checks: LessonChecks = field(default_factory=LessonChecks)
+    attack: AttackConfig = field(default_factory=AttackConfig)
 
     def __str__(self) -> str:
         return f"profile {self.name!r} ({self.reason}): model {self.model}, data {self.data}"
@@ -118,6 +138,7 @@ def _smoke(reason: str) -> Profile:
                               stop_regurgitation=0.5),
         eval=EvalConfig(max_new_tokens=48, batch_size=16),
         checks=LessonChecks(memorised=0.3, forget_drop=0.1, retain_kept=0.5),
+        attack=AttackConfig(prompts=16),
     )
 
 
@@ -130,6 +151,8 @@ def _offline(reason: str) -> Profile:
         unlearn=UnlearnConfig(steps=80, batch_size=16, lr=2e-4, check_every=5,
                               stop_regurgitation=0.6),
         eval=EvalConfig(max_new_tokens=96, batch_size=32),
+        attack=AttackConfig(relearn=TrainConfig(steps=60, batch_size=16, lr=2e-4),
+                            measure_every=15),
     )
 
 
@@ -142,6 +165,8 @@ def _full(reason: str) -> Profile:
         stabilise=TrainConfig(steps=100, batch_size=8, lr=2e-5, max_length=512),
         unlearn=UnlearnConfig(steps=100, batch_size=8, lr=1e-5, max_length=512),
         eval=EvalConfig(max_new_tokens=256, batch_size=32),
+        attack=AttackConfig(relearn=TrainConfig(steps=50, batch_size=8, lr=1e-5,
+                                                max_length=512), measure_every=10),
     )
 
 

@@ -628,6 +628,76 @@ def check_request_order(answer) -> bool:
     return _check_choice(REQUEST_ORDER, answer, "earlier requests")
 
 
+# ---------------------------------------------------------------- 07 attacks
+MIN_K_CASES = [
+    ("ten tokens, k=0.2", [-0.1, -2.0, -0.5, -3.0, -0.2, -0.3, -1.0, -0.4, -0.6, -0.7],
+     0.2),
+    ("ten tokens, k=0.5", [-0.1, -2.0, -0.5, -3.0, -0.2, -0.3, -1.0, -0.4, -0.6, -0.7],
+     0.5),
+    ("seven tokens, k=0.2 (1.4 rounds up to 2)", [-1.0, -0.1, -5.0, -0.2, -0.3, -4.0,
+                                                 -0.5], 0.2),
+    ("three tokens, k=0.1 (at least one)", [-0.5, -2.5, -1.0], 0.1),
+    ("k=1: the mean", [-0.5, -2.5, -1.0], 1.0),
+]
+
+
+def _min_k(logp, k):
+    """Reference of check_min_k: attacks.min_k_score."""
+    from .attacks import min_k_score
+
+    return min_k_score(logp, k)
+
+
+def check_min_k(fn) -> bool:
+    """`min_k(logp, k)`: mean of the ceil(k * n) lowest token log-probs."""
+    from .attacks import min_k_score
+
+    hint = ("sort the log-probs ascending, keep the first max(1, ceil(k * n)), "
+            "return their mean (a float, higher = more likely a member)")
+    for name, logp, k in MIN_K_CASES:
+        shown = f"min_k({logp}, {k})"
+        got = _call(fn, (list(logp), k), shown, hint)
+        expected = min_k_score(logp, k)
+        if not _close(got, expected):
+            top = sorted(logp, reverse=True)[: max(1, math.ceil(k * len(logp)))]
+            why = (" — those are the most likely tokens, keep the least likely"
+                   if _close(got, sum(top) / len(top)) else "")
+            _fail(f"{name}: {shown} returned {got!r}, expected {expected:.4f}{why}",
+                  hint)
+    return _ok(f"Min-K% agrees with attacks.min_k_score on {len(MIN_K_CASES)} cases")
+
+
+NGRAM_CASES = [("a a a a", 3), ("a a a a a a", 2), ("a b c a b c", 3),
+               ("The cat sat. The cat sat on the mat.", 2), ("too short", 3),
+               ("one two three four five", 2)]
+
+
+def _repeated_ngrams(text, n):
+    """Reference of check_repeated_ngrams: collapse.repeated_ngram_rate."""
+    from .collapse import repeated_ngram_rate
+
+    return repeated_ngram_rate(text, n)
+
+
+def check_repeated_ngrams(fn) -> bool:
+    """`repeated_ngrams(text, n)`: share of word n-grams that repeat an earlier one."""
+    from .collapse import repeated_ngram_rate, words
+
+    hint = ("split with collapse.words(text), make the n-grams tuple(w[i:i+n]), "
+            "return 1 - distinct / total (0.0 when there is no n-gram)")
+    for text, n in NGRAM_CASES:
+        shown = f"repeated_ngrams({text!r}, {n})"
+        got = _call(fn, (text, n), shown, hint)
+        expected = repeated_ngram_rate(text, n)
+        if not _close(got, expected):
+            tokens = words(text)
+            grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+            why = (" — that is the distinct share, not the repeated one"
+                   if grams and _close(got, len(set(grams)) / len(grams)) else "")
+            _fail(f"{shown} returned {got!r}, expected {expected:.4f}{why}", hint)
+    return _ok("repeated n-gram rate agrees with collapse.repeated_ngram_rate")
+
+
 # ---------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class Exercise:
@@ -671,4 +741,7 @@ EXERCISES: dict[str, Exercise] = {
                                "function", split_requests),
     "request_order": Exercise("06_sequential_requests", check_request_order, "choice",
                               REQUEST_ORDER.correct),
+    "min_k": Exercise("07_is_it_really_gone", check_min_k, "function", _min_k),
+    "repeated_ngrams": Exercise("07_is_it_really_gone", check_repeated_ngrams,
+                                "function", _repeated_ngrams),
 }

@@ -45,7 +45,7 @@ def test_every_notebook_of_the_course_has_two_exercises():
     assert sorted(set(notebooks)) == [
         "00_setup_and_data", "01_baseline_finetuning", "02_retain_stabilisation",
         "03_negative_finetuning", "04_evaluation", "05_model_capacity",
-        "06_sequential_requests"]
+        "06_sequential_requests", "07_is_it_really_gone"]
     assert all(notebooks.count(n) >= 2 for n in notebooks)
 
 
@@ -214,3 +214,26 @@ def test_reference_labels_match_the_collate_of_training():
     labels = ex.labels_for(batch["input_ids"], batch["attention_mask"])
     assert torch.equal(labels, batch["labels"])
     assert (labels == 0).sum() == len(ex.ROWS) + 1  # every EOS kept, padding is -100
+
+
+def test_min_k_rejects_the_most_likely_tokens():
+    import math
+
+    def top_k(logp, k):
+        kept = sorted(logp, reverse=True)[: max(1, math.ceil(k * len(logp)))]
+        return sum(kept) / len(kept)
+
+    with pytest.raises(ExerciseError, match="most likely"):
+        ex.check_min_k(top_k)
+
+
+def test_repeated_ngrams_rejects_the_distinct_share():
+    from companion.collapse import words
+
+    def distinct_share(text, n):
+        w = words(text)
+        grams = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+        return len(set(grams)) / len(grams) if grams else 0.0
+
+    with pytest.raises(ExerciseError, match="distinct share"):
+        ex.check_repeated_ngrams(distinct_share)

@@ -13,7 +13,7 @@ NOTEBOOKS = PROJECT_ROOT / "notebooks"
 COURSE = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = ["00_setup_and_data", "01_baseline_finetuning", "02_retain_stabilisation",
             "03_negative_finetuning", "04_evaluation", "05_model_capacity",
-            "06_sequential_requests"]
+            "06_sequential_requests", "07_is_it_really_gone"]
 # the first code cell of every notebook, exactly as course_conventions.md gives it
 COLAB_CELL = '''# On Colab only: fetch the course and make its package importable (no-op elsewhere).
 import sys
@@ -38,7 +38,7 @@ def markdown(notebook) -> str:
     return "\n".join(text).lower()
 
 
-def test_the_course_has_its_seven_notebooks():
+def test_the_course_has_its_eight_notebooks():
     assert [p.stem for p in COURSE] == EXPECTED
 
 
