@@ -5,7 +5,8 @@
 
 Benchmarks: train_speed (companion loop vs Trainer), eval_speed (owned by the
 evaluation author; batched vs one-at-a-time generation), end_to_end (the course
-per notebook and profile), quality (SemEval-2025 public data and bundled data).
+per notebook and profile), quality (SemEval-2025 public data and bundled data),
+tradeoff (every method over a grid of budgets, at matched forgetting).
 --quick runs each on tiny settings and writes everything, RESULTS.md included,
 to a temporary folder (or --out-dir), never over the recorded results. The text
 below the NOTES marker of RESULTS.md is written by hand and kept.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from common import BENCH_DIR, machine_line
 
-BENCHMARKS = ("train_speed", "eval_speed", "end_to_end", "quality")
+BENCHMARKS = ("train_speed", "eval_speed", "end_to_end", "quality", "tradeoff")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NOTES = "<!-- Hand-written notes below this line are kept by run_all.py. -->"
 QUALITY_DATA = ("semeval", "bundled")
@@ -48,6 +49,10 @@ def run_benchmark(name: str, out_dir: Path, quick: bool) -> None:
             extra = ["--runs", str(out_dir / "quality-runs")] if quick else []
             out = out_dir / f"quality-{data}.json"
             quality.main(flag + extra + ["--data", data, "--out", str(out)])
+    elif name == "tradeoff":
+        import tradeoff
+        extra = ["--runs", str(out_dir / "tradeoff-runs")] if quick else []
+        tradeoff.main(flag + extra + ["--out-dir", str(out_dir)])
 
 
 def run_eval_speed(out_dir: Path, quick: bool) -> None:
@@ -144,7 +149,9 @@ SHORT = {"final_score": "final", "task_aggregate": "task agg.", "mia_score": "MI
          "utility": "utility", "forget_regurgitation": "forget reg.",
          "retain_regurgitation": "retain reg.", "forget_knowledge": "forget know.",
          "retain_knowledge": "retain know.", "perplexity": "ppl",
-         "train_steps": "steps"}
+         "train_steps": "steps", "mia_auc": "MIA AUC",
+         "forget_quality": "forget quality", "ks_statistic": "KS D",
+         "mia_auc_gap": "AUC gap", "privleak": "PrivLeak"}
 
 
 DIGITS = {"perplexity": 1, "train_steps": 0}
@@ -174,8 +181,9 @@ def quality_header(r: dict) -> str:
             f"thread. Baseline {base}. Budgets: baseline {f['steps']} steps x "
             f"{f['batch_size']} (lr {f['lr']}); stabilise {st['steps']} x "
             f"{st['batch_size']}; unlearning at most {u['steps']} x {u['batch_size']} "
-            f"(lr {u['lr']}), stopped at forget regurgitation <= "
-            f"{u['stop_regurgitation']} (checked every {u['check_every']}); "
+            f"(lr {u['lr']}), stopped by the rule `{u.get('stop_rule', 'regurgitation')}`"
+            f" (regurgitation target {u['stop_regurgitation']}; checked every "
+            f"{u['check_every']}); "
             f"max_length {f['max_length']}; max_new_tokens "
             f"{r['profile']['eval']['max_new_tokens']}. Mean ± std over seeds.")
 
@@ -220,6 +228,21 @@ def render_sweep(r: dict) -> str:
          "final", "command", "machine", "date"], rows)
 
 
+def render_tradeoff(r: dict) -> str:
+    """Retain regurgitation at matched forgetting, per method and learning rate."""
+    level = r["oracle"]["forget_regurgitation"]
+    rows = [[m["method"], m["lr"], number(m["retain_regurgitation"]),
+             "-" if m["step"] is None else int(m["step"]), *stamp(r)]
+            for m in r["matched"]]
+    return (f"Model {r['model']}, seed {r['seed']}; budget {r['steps']} steps, checked "
+            f"every {r['every']}; no stop rule. Matched forgetting: the oracle's own "
+            f"forget regurgitation, {level:.3f} (its retain regurgitation "
+            f"{r['oracle']['retain_regurgitation']:.3f}). A method that never forgot "
+            f"that much within the budget shows nan. Figure: `{r.get('figure', '')}`."
+            "\n\n" + table(["method", "lr", "retain reg. at matched forgetting",
+                             "step", "command", "machine", "date"], rows))
+
+
 def number(value) -> str:
     """A float to 3 decimals; anything else as it is."""
     return f"{value:.3f}" if isinstance(value, float) else str(value)
@@ -245,6 +268,8 @@ def render(out_dir: Path) -> str:
               if p.name not in main]
     found += [(f"Quality follow-up: {p.stem} (bench/quality.py, sequential only)",
                p.stem, render_sweep) for p in sorted(out_dir.glob("sweep-*.json"))]
+    found += [("Trade-off at matched forgetting (bench/tradeoff.py)", "tradeoff-bundled",
+               render_tradeoff)]
     for title, name, fn in found:
         record = load(out_dir, name)
         body = fn(record) if record else "Not run yet."

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=Path, default=PROJECT_ROOT / "runs" / "tradeoff",
                         help="stage folder (reused if it holds the stages already)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out-dir", type=Path, default=BENCH_DIR,
+                        help="where tradeoff-<data>.json and its figure go")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     profile = load_profile("smoke" if args.quick else "offline", verbose=False)
@@ -69,10 +71,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(matched.round(3).to_string(index=False))
     name = "tradeoff-quick" if args.quick else "tradeoff-bundled"
     plots.tradeoff_curves(curves, oracle=(level, oracle_retain),
-                          save=BENCH_DIR / f"{name}.png")
-    return write_result(BENCH_DIR / f"{name}.json", "tradeoff.py", argv, {
+                          save=args.out_dir / f"{name}.png")
+    return write_result(args.out_dir / f"{name}.json", "tradeoff.py", argv, {
         "model": args.model, "seed": args.seed, "lrs": args.lrs, "steps": args.steps,
-        "every": args.every, "oracle": {"forget_regurgitation": level,
+        "every": args.every, "figure": f"bench/{name}.png", "oracle": {"forget_regurgitation": level,
                                         "retain_regurgitation": oracle_retain},
         "wall_seconds": round(time.perf_counter() - start, 1),
         "matched": json.loads(matched.to_json(orient="records")),
