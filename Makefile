@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # Nothing here needs the Hugging Face Hub; without this a hub call hangs ~50 s.
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install lab course test student bench clean
+.PHONY: install lab course test student grade bench clean
 
 install: $(VENV)/.installed
 
@@ -28,8 +28,14 @@ course: install
 test: install
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest
 
+# Student versions (no solutions) into student/, the folder learners open
 student: install
-	$(BIN)/python -m companion student --out build/student
+	$(BIN)/python -m companion student
+
+# Grade submissions/<student>/*.ipynb with the instructor's checks (smoke profile)
+SUBMISSIONS ?= submissions
+grade: install
+	$(BIN)/python -m companion grade $(SUBMISSIONS)
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -21,6 +21,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from .. import train
 
 _FAILURES: dict[str, int] = {}  # exercise name -> failed checks so far (this kernel)
+STRONGER = " (check again after your next try for a stronger hint)"
 
 
 class ExerciseError(AssertionError):
@@ -55,7 +56,7 @@ class Feedback:
         level = _FAILURES.get(self.name, 0)
         text = self.hints[min(level, len(self.hints) - 1)]
         if level + 1 < len(self.hints):
-            text += " (check again after your next try for a stronger hint)"
+            text += STRONGER
         return text
 
     def fail(self, message: str, hint: str | None = None):

@@ -46,7 +46,7 @@ def _documents_of(benchmark, task: str) -> int:
 def check_items_per_task(answer, benchmark) -> bool:
     """`answer`: {task: number of forget_train items} of the notebook's benchmark."""
     feedback = Feedback("items_per_task", (
-        "count the rows of benchmark['forget_train'] of each task (Task1..Task3)",
+        "count the rows of the forget_train split of each task (Task1..Task3)",
         "the 'task' column of benchmark['forget_train'] names each row's task; "
         "count each name"))
     feedback.not_done(answer)
