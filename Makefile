@@ -34,8 +34,9 @@ student: install
 
 # Grade submissions/<student>/*.ipynb with the instructor's checks (smoke profile)
 SUBMISSIONS ?= submissions
+JOBS ?= 1
 grade: install
-	$(BIN)/python -m companion grade $(SUBMISSIONS)
+	$(BIN)/python -m companion grade $(SUBMISSIONS) --jobs $(JOBS)
 
 bench: install
 	$(BIN)/python bench/run_all.py

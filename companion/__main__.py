@@ -85,7 +85,7 @@ def _grade(args) -> None:
     from .grade import grade_submissions
 
     grade_submissions(args.submissions, out=args.out, timeout=args.timeout,
-                      profile=args.profile)
+                      profile=args.profile, jobs=args.jobs)
 
 
 def _run_options(parser) -> None:
@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=600,
                    help="seconds one notebook of one student may run")
     p.add_argument("--profile", choices=PROFILES[:3], default="smoke")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="students graded at once (each runs one kernel at a time)")
     p.set_defaults(func=_grade)
     return parser
 

@@ -3,12 +3,13 @@
 Nothing a student's notebook shows is trusted: for each course notebook, the
 grader takes the INSTRUCTOR's notebook, puts in the student's solution cells
 (matched by their nbgrader `grade_id`, see `assignment`), runs it headless with
-nbclient and reads whether each instructor test cell raised. Each student runs in
-a temporary folder whose runs folder is a hard-linked, read-only copy of stages
-built once (by running the instructor's notebooks first), so 30 students do not
-train 30 baselines. A notebook has `timeout` seconds; a crash, a hang, a dead
-kernel, a deleted cell or an unreadable file costs that student the exercises
-concerned and is written in the feedback, never stops the grader.
+nbclient and reads whether each instructor test cell raised. The stages the
+notebooks need are built once, by running the instructor's notebooks, into a cache
+whose files are then made read-only; each student runs in a temporary folder over
+a private copy of it, so 30 students do not train 30 baselines and nothing one
+submission writes reaches the next. A notebook has `timeout` seconds; a crash, a
+hang, a dead kernel, a deleted cell or an unreadable file costs that student the
+exercises concerned and is written in the feedback, never stops the grader.
 
 Layout: `submissions/<student>/**/<NN_name>.ipynb` (nbgrader's `submitted/` works).
 `grade_submissions` writes `gradebook.csv` (one row per student and exercise) and
@@ -18,13 +19,16 @@ Layout: `submissions/<student>/**/<NN_name>.ipynb` (nbgrader's `submitted/` work
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
 import shutil
 import stat
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -157,15 +161,12 @@ def score(assignment: Assignment, graded, notes: dict, stopped: str | None,
     return grades
 
 
-def _read_only_copy(cache: Path, target: Path) -> None:
-    """target: hard links to the cache's files (copies across file systems)."""
-    def link(source, destination):
-        try:
-            os.link(source, destination)
-        except OSError:
-            shutil.copy2(source, destination)
-    if cache.exists():
-        shutil.copytree(cache, target, copy_function=link, dirs_exist_ok=True)
+def _private_copy(cache: Path, target: Path) -> None:
+    """A writable copy of the frozen cache for one student (times kept)."""
+    if not cache.exists():
+        return
+    shutil.copytree(cache, target, dirs_exist_ok=True)  # copy2: times kept
+    _thaw(target)
 
 
 def _freeze(folder: Path) -> None:
@@ -174,6 +175,13 @@ def _freeze(folder: Path) -> None:
         if path.is_file():
             writable = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
             path.chmod(path.stat().st_mode & ~writable)
+
+
+def _thaw(folder: Path) -> None:
+    """Make the files under `folder` writable again (before replacing the cache)."""
+    for path in folder.rglob("*") if folder.exists() else []:
+        if path.is_file():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
 def _kernel_env(runs: Path, profile: str) -> dict:
@@ -189,17 +197,23 @@ def _find(folder: Path, name: str) -> Path | None:
     return found[0] if found else None
 
 
-def grade_student(folder: Path, assignments: list[Assignment], cache: Path,
-                  *, profile: str = "smoke", timeout: int = 600,
+def grade_student(folder: Path, *, assignments: list[Assignment], cache: Path,
+                  profile: str = "smoke", timeout: int = 600,
                   keep: Path | None = None) -> list[Grade]:
     """Every exercise of one student, each notebook run in a fresh temporary folder."""
-    grades = []
+    grades, began = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"grade-{folder.name}-") as tmp:
         work = Path(tmp)
-        _read_only_copy(cache, work / "runs")
+        _private_copy(cache, work / "runs")
         env = _kernel_env(work / "runs", profile)
         for assignment in assignments:
-            grades += _grade_notebook(folder, assignment, work, env, timeout, keep)
+            try:
+                grades += _grade_notebook(folder, assignment, work, env, timeout, keep)
+            except Exception as error:  # noqa: BLE001 - the next student still runs
+                grades += [Grade(folder.name, assignment.path.stem, e.name, 0.0,
+                                 e.points, f"could not grade: {error!r}"[:300])
+                           for e in exercise_cells(assignment.instructor)]
+    print(f"graded {folder.name} in {time.perf_counter() - began:.0f} s", flush=True)
     return grades
 
 
@@ -225,9 +239,17 @@ def _grade_notebook(folder, assignment, work, env, timeout, keep) -> list[Grade]
 
 def build_cache(assignments: list[Assignment], cache: Path, *, profile: str,
                 timeout: int) -> Path:
-    """Run the instructor's notebooks once into `cache`; they must pass their checks."""
-    if (cache / ".complete").exists():
+    """Run the instructor's notebooks once into `cache`; they must pass their checks.
+
+    The cache is rebuilt when the instructor's notebooks change (a fingerprint of
+    their bytes is kept in `cache/.complete`).
+    """
+    fingerprint = hashlib.sha256(b"".join(a.path.read_bytes()
+                                          for a in assignments)).hexdigest()
+    done = cache / ".complete"
+    if done.exists() and done.read_text() == fingerprint:
         return cache
+    _thaw(cache)
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     print(f"building the stages once, with the instructor's notebooks, in {cache}")
@@ -243,14 +265,15 @@ def build_cache(assignments: list[Assignment], cache: Path, *, profile: str,
                 raise CourseError(f"the instructor's {assignment.path.name} fails its "
                                   f"own check {first.exercise}: {first.feedback}")
     _freeze(cache)
-    (cache / ".complete").touch()
+    done.write_text(fingerprint)
     return cache
 
 
 def grade_submissions(submissions, *, out=None, timeout: int = 600,
-                      profile: str = "smoke", notebooks=NOTEBOOKS_DIR,
-                      cache=None) -> Path:
-    """Grade every student folder in `submissions`; the path of gradebook.md."""
+                      profile: str = "smoke", notebooks=NOTEBOOKS_DIR, cache=None,
+                      jobs: int = 1) -> Path:
+    """Grade every student folder in `submissions`, `jobs` students at a time;
+    the path of gradebook.md."""
     submissions = Path(submissions)
     students = sorted(p for p in submissions.iterdir()
                       if p.is_dir() and not p.name.startswith(".")
@@ -262,12 +285,13 @@ def grade_submissions(submissions, *, out=None, timeout: int = 600,
     assignments = load_assignments(Path(notebooks))
     cache = build_cache(assignments, Path(cache or RUNS_DIR / "grading" / profile),
                         profile=profile, timeout=timeout)
-    grades, start = [], time.perf_counter()
-    for folder in students:
-        began = time.perf_counter()
-        grades += grade_student(folder, assignments, cache, profile=profile,
-                                timeout=timeout, keep=out / "executed")
-        seconds = time.perf_counter() - began
-        print(f"graded {folder.name} in {seconds:.0f} s", flush=True)
-    print(f"{len(students)} students in {time.perf_counter() - start:.0f} s")
+    start = time.perf_counter()
+    grade = partial(grade_student, assignments=assignments, cache=cache,
+                    profile=profile, timeout=timeout, keep=out / "executed")
+    if jobs <= 1:
+        grades = [g for folder in students for g in grade(folder)]
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            grades = [g for result in pool.map(grade, students) for g in result]
+    print(f"graded {len(students)} students in {time.perf_counter() - start:.0f} s")
     return write_gradebook(grades, out)

@@ -129,7 +129,7 @@ def test_hangs_deletions_bad_files_and_tampering_never_stop_the_grader(tmp_path)
     (subs / "broken" / "00_demo.ipynb").write_text("{not json", encoding="utf-8")
     (subs / "absent").mkdir()
     gradebook = grade_submissions(subs, timeout=20, notebooks=course,
-                                  cache=tmp_path / "cache")
+                                  cache=tmp_path / "cache", jobs=2)
     rows = pd.read_csv(gradebook.parent / "gradebook.csv")
     got = {(r.student, r.exercise): (r.points, r.feedback) for r in rows.itertuples()}
     assert got["hangs", "double"] == (1, "✓")
