@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 # JupyterLab on the notebooks, with the course's .venv as the Python 3 kernel
 lab: install
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab student
 
 course: install
 	$(BIN)/python -m companion course --profile offline
