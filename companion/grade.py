@@ -93,10 +93,11 @@ def assemble(assignment: Assignment, submitted) -> tuple[nbformat.NotebookNode, 
             said.append("solution cell deleted: graded as not done")
             cells[exercise.solution].source = assignment.stubs[exercise.name]
         else:
-            cells[exercise.solution].source = answer.source
-            if TAMPERING.search(answer.source):
+            own = cells[exercise.solution].source  # the instructor's
+            if set(TAMPERING.findall(answer.source)) - set(TAMPERING.findall(own)):
                 said.append("the answer reaches into the checkers: graded 0, "
                             "review by hand")
+            cells[exercise.solution].source = answer.source
         check = theirs.get(f"check_{exercise.name}")
         if check is None or check.source != cells[exercise.check].source:
             said.append("check cell edited or deleted: the instructor's check was run")
