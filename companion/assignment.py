@@ -14,6 +14,8 @@ finds the same exercises: solution cell `grade_id` = the exercise name (the
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,13 +92,24 @@ def exercise_cells(notebook) -> list[ExerciseCells]:
     return exercises
 
 
+def read_notebook(path: Path):
+    """A notebook as nbformat 4; a cell without an id gets one made from its place
+    and source (nbformat would draw a random one, and builds would differ)."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    for index, cell in enumerate(raw.get("cells", [])):
+        if "id" not in cell:
+            text = "".join(cell.get("source", "")).encode()
+            cell["id"] = f"cell-{index:02d}-{hashlib.sha1(text).hexdigest()[:6]}"
+    return nbformat.reads(json.dumps(raw), as_version=4)
+
+
 def mark_notebooks(paths: list[Path]) -> list[Path]:
     """Write nbgrader metadata from the tags into each notebook; the changed ones."""
     changed = []
     for path in paths:
-        notebook = nbformat.read(path, as_version=4)
+        notebook = read_notebook(path)
         marked = mark_exercises(notebook, Path(path).name)
-        if marked != notebook:
+        if marked != nbformat.read(path, as_version=4) or marked != notebook:
             nbformat.write(marked, path)
             changed.append(Path(path))
     return changed

@@ -35,7 +35,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from .assignment import exercise_cells, mark_exercises
+from .assignment import exercise_cells, mark_exercises, read_notebook
 from .config import RUNS_DIR, CourseError
 from .course import NOTEBOOKS_DIR, course_notebooks
 from .exercises.feedback import STRONGER
@@ -60,7 +60,7 @@ def load_assignments(folder: Path = NOTEBOOKS_DIR) -> list[Assignment]:
     """The course notebooks in `folder` that have exercises."""
     assignments = []
     for path in course_notebooks(folder):
-        marked = mark_exercises(nbformat.read(path, as_version=4), path.name)
+        marked = mark_exercises(read_notebook(path), path.name)
         exercises = exercise_cells(marked)
         if not exercises:
             continue

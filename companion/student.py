@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from .assignment import mark_exercises
+from .assignment import mark_exercises, read_notebook
 from .config import PROJECT_ROOT, CourseError
 from .course import course_notebooks
 
@@ -115,7 +115,7 @@ def make_student_notebooks(out: str | Path = STUDENT_DIR,
     notebooks = course_notebooks(folder)
     students = {}
     for path in notebooks:  # build every version before writing any
-        notebook = nbformat.read(path, as_version=4)
+        notebook = read_notebook(path)
         students[path.name] = student_version(notebook, path.name)
         target = out / path.name
         if target.exists() and not _is_student_version(target):
