@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # Nothing here needs the Hugging Face Hub; without this a hub call hangs ~50 s.
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install lab course test student bench clean
+.PHONY: install lab course test student grade bench clean
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 # JupyterLab on the notebooks, with the course's .venv as the Python 3 kernel
 lab: install
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab student
 
 course: install
 	$(BIN)/python -m companion course --profile offline
@@ -28,8 +28,15 @@ course: install
 test: install
 	COURSE_PROFILE=smoke $(BIN)/python -m pytest
 
+# Student versions (no solutions) into student/, the folder learners open
 student: install
-	$(BIN)/python -m companion student --out build/student
+	$(BIN)/python -m companion student
+
+# Grade submissions/<student>/*.ipynb with the instructor's checks (smoke profile)
+SUBMISSIONS ?= submissions
+JOBS ?= 1
+grade: install
+	$(BIN)/python -m companion grade $(SUBMISSIONS) --jobs $(JOBS)
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -67,9 +67,25 @@ def _course(args) -> None:
 
 
 def _student(args) -> None:
-    from .student import make_student_notebooks
+    from .student import STUDENT_DIR, make_student_notebooks
 
-    make_student_notebooks(args.out)
+    make_student_notebooks(args.out or STUDENT_DIR)
+
+
+def _mark(args) -> None:
+    from .assignment import mark_notebooks
+    from .course import course_notebooks
+
+    changed = mark_notebooks(course_notebooks())
+    print(f"nbgrader metadata updated in {len(changed)} notebooks: "
+          f"{', '.join(p.name for p in changed) or 'none changed'}")
+
+
+def _grade(args) -> None:
+    from .grade import grade_submissions
+
+    grade_submissions(args.submissions, out=args.out, timeout=args.timeout,
+                      profile=args.profile, jobs=args.jobs)
 
 
 def _run_options(parser) -> None:
@@ -128,8 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_course)
 
     p = sub.add_parser("student", help="write student notebooks (solutions removed)")
-    p.add_argument("--out", default="build/student")
+    p.add_argument("--out", default=None, help="folder (default: student/)")
     p.set_defaults(func=_student)
+
+    sub.add_parser("mark-exercises", help="write nbgrader metadata from the cell tags "
+                   "into the course notebooks").set_defaults(func=_mark)
+
+    p = sub.add_parser("grade", help="grade submitted notebooks with the instructor's "
+                       "checks; writes gradebook.csv and gradebook.md")
+    p.add_argument("submissions", help="a folder with one folder (or notebook) per "
+                   "student")
+    p.add_argument("--out", default=None, help="folder for the gradebook "
+                   "(default: <submissions>/gradebook)")
+    p.add_argument("--timeout", type=int, default=600,
+                   help="seconds one notebook of one student may run")
+    p.add_argument("--profile", choices=PROFILES[:3], default="smoke")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="students graded at once (each runs one kernel at a time)")
+    p.set_defaults(func=_grade)
     return parser
 
 

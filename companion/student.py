@@ -5,25 +5,31 @@ In a cell tagged "solution", the lines from `# BEGIN SOLUTION` to `# END SOLUTIO
 
     raise NotImplementedError("Exercise <n>: <hint>")
 
-where the hint comes from the marker, `# BEGIN SOLUTION (hint: ...)`. A function
-keeps its `def` line and docstring, so its check cell reports "not done yet".
-Outputs are cleared. `python -m companion student --out build/student` (or
-`make student`) writes them; the instructor's notebooks are never touched.
+where the hint comes from the marker, `# BEGIN SOLUTION (hint: ...)`; the hint is
+a nudge, never code. A function keeps its `def` line and docstring, so its check
+cell reports "not done yet". Outputs are cleared. Cells keep their nbgrader metadata
+(`assignment.mark_exercises`), and read-only and test cells are made non-editable
+and solution cells non-deletable, as nbgrader's `generate_assignment` does, so the
+same files serve a course with nbgrader and one without it. nbgrader itself would
+write `raise NotImplementedError()` without the hint, which is why the stubs are made
+here. `python -m companion student` (or `make student`) writes them to `student/`,
+the folder learners open; the instructor's notebooks are never touched.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
 
 import nbformat
 
+from .assignment import mark_exercises, read_notebook
 from .config import PROJECT_ROOT, CourseError
 from .course import course_notebooks
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+STUDENT_DIR = PROJECT_ROOT / "student"  # committed: the learners' and Colab's copy
 BEGIN = re.compile(  # "# BEGIN SOLUTION" or "# BEGIN SOLUTION (hint: ...)"
     r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s*\(hint:\s*(?P<hint>.*)\))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -59,11 +65,21 @@ def strip_solutions(source: str, where: str, counter: list[int]) -> str:
     return "\n".join(out)
 
 
+def _lock(cell) -> None:
+    """Cell flags JupyterLab obeys, set the way nbgrader's LockCells sets them."""
+    meta = cell.metadata.get("nbgrader", {})
+    if meta.get("locked") or meta.get("grade") and not meta.get("solution"):
+        cell.metadata.update(editable=False, deletable=False)
+    elif meta.get("solution"):
+        cell.metadata["deletable"] = False
+
+
 def student_version(notebook, name: str = "notebook"):
-    """A copy of `notebook` with solutions stubbed and outputs cleared."""
-    student = copy.deepcopy(notebook)
+    """A copy of `notebook` with solutions stubbed, outputs cleared, cells locked."""
+    student = mark_exercises(notebook, name)
     counter = [0]
     for index, cell in enumerate(student.cells):
+        _lock(cell)
         if cell.cell_type != "code":
             continue
         cell.outputs, cell.execution_count = [], None
@@ -89,7 +105,7 @@ def _is_student_version(path: Path) -> bool:
     return bool(notebook.metadata.get("companion", {}).get(MARK))
 
 
-def make_student_notebooks(out: str | Path = "build/student",
+def make_student_notebooks(out: str | Path = STUDENT_DIR,
                            folder: str | Path = NOTEBOOKS_DIR) -> list[Path]:
     """Write a student version of every course notebook in `folder` to `out`."""
     out, folder = Path(out).resolve(), Path(folder).resolve()
@@ -99,7 +115,7 @@ def make_student_notebooks(out: str | Path = "build/student",
     notebooks = course_notebooks(folder)
     students = {}
     for path in notebooks:  # build every version before writing any
-        notebook = nbformat.read(path, as_version=4)
+        notebook = read_notebook(path)
         students[path.name] = student_version(notebook, path.name)
         target = out / path.name
         if target.exists() and not _is_student_version(target):

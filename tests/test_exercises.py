@@ -1,5 +1,7 @@
 """Exercise checkers: each accepts its reference, rejects a stub and a usual mistake."""
 
+import re
+
 import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
@@ -11,7 +13,13 @@ from rouge_score import rouge_scorer
 from companion import exercises as ex
 from companion.data import load_benchmark
 from companion.membership import mia_score
+from companion.methods import token_nll
 from companion.exercises import EXERCISES, ExerciseError
+
+
+@pytest.fixture(autouse=True)
+def first_attempt():
+    ex.reset_hints()  # each test sees the first (nudge) hint
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +64,8 @@ def test_checker_accepts_the_reference_solution(name, benchmark, capsys):
     answer = exercise.solution
     if exercise.kind == "value":
         answer = exercise.solution(*extra)
+    if exercise.kind == "choice":
+        answer = next(k for k in answer.options if answer.is_right(k))
     assert exercise.checker(answer, *extra) is True
     assert capsys.readouterr().out.startswith("✓")
 
@@ -85,7 +95,7 @@ def positive_loss(model, batch):
 
 
 def step_without_zero_grad(model, batch, optimizer, clip_norm):
-    loss = ex.methods.token_nll(model, batch)  # still lowers the loss, step by step
+    loss = token_nll(model, batch)  # still lowers the loss, step by step
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     optimizer.step()
@@ -94,7 +104,7 @@ def step_without_zero_grad(model, batch, optimizer, clip_norm):
 
 def ascending_step(model, batch, optimizer, clip_norm):
     optimizer.zero_grad()
-    loss = -ex.methods.token_nll(model, batch)
+    loss = -token_nll(model, batch)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     optimizer.step()
@@ -105,6 +115,39 @@ def step_without_clipping(model, batch, optimizer, clip_norm):
     optimizer.zero_grad()
     model(**batch).loss.backward()
     optimizer.step()
+def item_nll(logits, labels):
+    return ex.mean_token_nll(logits, labels).item()
+
+
+def item_ascent(model, batch):
+    return ex.gradient_ascent_loss(model, batch).item()
+
+
+def per_sequence_nll(logits, labels):
+    nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:],
+                          ignore_index=-100, reduction="none")
+    return (nll.sum(1) / (labels[:, 1:] != -100).sum(1)).mean()
+
+
+def requests_reversed(dataset, n):
+    return ex.split_requests(dataset, n)[::-1]
+
+
+def requests_interleaved(dataset, n):
+    """Whole documents, near-equal, but dealt out round-robin (1, 2, 3, 1, 2)."""
+    from companion.data import document_id
+    docs = list(dict.fromkeys(map(document_id, dataset["id"])))
+    rows = [docs.index(document_id(i)) % n for i in dataset["id"]]
+    return [dataset.select([j for j, r in enumerate(rows) if r == k]) for k in range(n)]
+
+
+def rouge(kind, stem=True, swap=False):
+    def score(reference, generation):
+        if swap:
+            reference, generation = generation, reference
+        scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stem)
+        return getattr(scorer.score(reference, generation)["rougeL"], kind)
+    return score
 
 
 def split_by_items(dataset, n):
@@ -128,6 +171,7 @@ def trainable_count(model):
 
 WRONG = [
     ("document_id", lambda i: i[:-2], "expected"),
+    ("document_id", lambda i: i, "unchanged"),
     ("labels", masked_by_token_id, "masked by token id"),
     ("labels", lambda ids, mask: ids.clone(), "row"),
     ("token_nll", unshifted_nll, "not shifted"),
@@ -135,17 +179,25 @@ WRONG = [
     ("training_step", step_without_zero_grad, "zero_grad"),
     ("training_step", ascending_step, "ascends"),
     ("training_step", step_without_clipping, "first step"),
+    ("token_nll", item_nll, "plain number, so it has no gradient"),
+    ("token_nll", per_sequence_nll, "per-sequence means"),
     ("training_texts", lambda d: [a + b for a, b in zip(d["input"], d["output"])],
-     "expected"),
+     "no space"),
     ("gradient_ascent", positive_loss, "positive"),
-    ("last_blocks", lambda n, k: list(range(k)), r"expected \[3\]"),
+    ("gradient_ascent", item_ascent, "plain number, so it has no gradient"),
+    ("last_blocks", lambda n, k: list(range(k)), r"FIRST 1 blocks; expected \[3\]"),
     ("last_blocks", lambda n, k: list(range(n - k - 1, n - 1)), "expected"),
-    ("regurgitation", rouge_l_fmeasure, "recall, not fmeasure"),
+    ("regurgitation", rouge_l_fmeasure, "F-measure"),
+    ("regurgitation", rouge("recall", swap=True), "that is the precision"),
+    ("regurgitation", rouge("recall", stem=False), "without stemming"),
     ("mia_score", lambda m, n: mia_score(m, n)["auc"], "AUC itself"),
     ("forget_quality", lambda m, o: ks_2samp(m, o).statistic, "KS statistic D"),
+    ("mia_score", lambda m, n: 1 - mia_score(m, n)["score"], "attacker's edge"),
     ("param_count", state_dict_count, "counted twice"),
     ("param_count", trainable_count, "frozen"),
     ("split_requests", split_by_items, "split between requests"),
+    ("split_requests", requests_reversed, "request 1 must hold the first documents"),
+    ("split_requests", requests_interleaved, "request 1 must hold the first"),
 ]
 
 
@@ -200,7 +252,7 @@ def test_each_wrong_option_gets_its_own_explanation(question, checker, capsys):
     shown = capsys.readouterr().out
     assert all(f"{k}) {text}" in shown for k, text in question.options.items())
     for letter in question.options:
-        if letter == question.correct:
+        if question.is_right(letter):
             assert checker(letter.upper() + ")")
         else:
             with pytest.raises(ExerciseError, match=question.explanations[letter][:30]):
@@ -210,7 +262,7 @@ def test_each_wrong_option_gets_its_own_explanation(question, checker, capsys):
 
 
 def test_reference_labels_match_the_collate_of_training():
-    batch = ex._batch(ex.ROWS)
+    batch = ex.tiny_batch(ex.ROWS)
     labels = ex.labels_for(batch["input_ids"], batch["attention_mask"])
     assert torch.equal(labels, batch["labels"])
     assert (labels == 0).sum() == len(ex.ROWS) + 1  # every EOS kept, padding is -100
@@ -237,3 +289,42 @@ def test_repeated_ngrams_rejects_the_distinct_share():
 
     with pytest.raises(ExerciseError, match="distinct share"):
         ex.check_repeated_ngrams(distinct_share)
+def test_hints_escalate_from_a_nudge_to_code_on_repeated_failures():
+    messages = []
+    for _ in range(4):
+        with pytest.raises(ExerciseError) as error:
+            ex.check_gradient_ascent(positive_loss)
+        messages.append(str(error.value))
+    first_hint = messages[0].split("hint:")[1]
+    assert "token_nll" not in first_hint and not re.search(r"\w\(", first_hint)
+    assert "stronger hint" in messages[0] and "stronger hint" not in messages[2]
+    assert "-token_nll(model, forget_batch)" in messages[2] == messages[3]
+    ex.check_gradient_ascent(ex.gradient_ascent_loss)  # a success starts again
+    with pytest.raises(ExerciseError, match="minimises; what"):
+        ex.check_gradient_ascent(positive_loss)
+
+
+@pytest.mark.parametrize("name,answer,message", WRONG)
+def test_the_first_hint_shows_no_code(name, answer, message):
+    with pytest.raises(ExerciseError) as error:
+        EXERCISES[name].checker(answer)
+    hint = str(error.value).split("hint:")[1]
+    assert not re.search(r"\w\(|\[", hint), hint  # no call, no indexing
+
+
+def test_a_failed_check_renders_as_one_clean_message():
+    with pytest.raises(ExerciseError) as error:
+        ex.check_labels(masked_by_token_id)
+    shown = error.value._render_traceback_()
+    assert shown == [f"✗ {error.value}"] and "Traceback" not in "".join(shown)
+    assert shown[0].startswith("✗ labels: you masked by token id")
+
+
+@pytest.mark.parametrize("question", [ex.WHY_STABILISE, ex.REQUEST_ORDER])
+def test_a_question_shows_no_answer_key(question):
+    shown = repr(question)
+    right = next(k for k in question.options if question.is_right(k))
+    assert "correct" not in shown and question.key not in shown
+    assert not any(text in shown for text in question.explanations.values())
+    assert question.key != right and len(question.key) == 64
+    assert sum(map(question.is_right, question.options)) == 1

@@ -98,3 +98,19 @@ def test_asserts_its_lesson_without_literal_step_counts(path):
     literal = [c.source for c in cells if LITERAL_STEPS.search(c.source)]
     assert not literal, \
         f"{path.name}: step counts belong in the profile: {literal[0]!r:.80}"
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_nbgrader_metadata_matches_the_tags(path):
+    from companion.assignment import exercise_cells, mark_exercises
+
+    notebook = load(path)
+    assert mark_exercises(notebook, path.name) == notebook, \
+        f"{path.name}: run `python -m companion mark-exercises` after changing tags"
+    exercises = exercise_cells(notebook)
+    tagged = [c for c in code_cells(notebook) if "check" in c.metadata.get("tags", [])]
+    assert len(exercises) == len(tagged) >= 2
+    assert all(e.points > 0 for e in exercises)
+    grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
+                 if "nbgrader" in c.metadata]
+    assert len(grade_ids) == len(set(grade_ids))

@@ -2,6 +2,7 @@
 
 import __future__
 import ast
+import json
 import os
 import re
 
@@ -162,3 +163,77 @@ def test_refuses_the_notebooks_folder_and_files_it_did_not_write(tmp_path):
     make_student_notebooks(out, course)  # a previous student version is replaced
     assert "NotImplementedError" in nbformat.read(mine, as_version=4).cells[0].source
     assert os.listdir(out) == ["00_demo.ipynb"]
+
+
+# ---------------------------------------------------------------- the committed folder
+STUDENT = PROJECT_ROOT / "student"
+HINT = re.compile(r"\(hint:\s*(.*)\)")
+
+
+def test_the_committed_student_folder_is_fresh(student_dir):
+    built = sorted(p.name for p in student_dir.glob("*.ipynb"))
+    assert built == sorted(p.name for p in STUDENT.glob("*.ipynb"))
+    stale = [name for name in built if (student_dir / name).read_bytes()
+             != (STUDENT / name).read_bytes()]
+    assert not stale, f"student/ is stale ({stale}): run `make student` and commit it"
+
+
+def _everything(notebook) -> str:
+    """Every cell's source, outputs and metadata, and the notebook's metadata."""
+    parts = [json.dumps(notebook.metadata, ensure_ascii=False)]
+    for c in notebook.cells:
+        parts += [c.source, json.dumps(c.get("outputs", []), ensure_ascii=False),
+                  json.dumps(c.metadata, ensure_ascii=False)]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_no_student_notebook_holds_solution_code_or_an_answer_key(path):
+    text = _everything(nbformat.read(STUDENT / path.name, as_version=4))
+    for teacher in cells_by_tag(path, "solution"):
+        for block in solution_blocks(teacher.source):
+            for line in (x.strip() for x in block):
+                assert not line or line not in text, f"{path.name} leaks {line!r}"
+    assert "BEGIN SOLUTION" not in text and not re.search(r"correct\W*[=:]", text)
+    from companion.exercises import EXERCISES
+    for exercise in EXERCISES.values():
+        if exercise.kind == "choice":
+            assert exercise.solution.key not in text
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_the_hints_a_student_sees_first_show_no_code(path):
+    hints = [HINT.search(line)[1] for c in cells_by_tag(path, "solution")
+             for line in c.source.splitlines() if BEGIN.match(line)]
+    assert hints and all(not re.search(r"\w\(|\[|\.\w+\(", h) for h in hints), hints
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_test_cells_are_locked_and_answers_kept_as_nbgrader_does(path):
+    notebook = nbformat.read(STUDENT / path.name, as_version=4)
+    for c in notebook.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("grade") or meta.get("locked"):
+            assert c.metadata.get("editable") is False and not c.metadata["deletable"]
+        if meta.get("solution"):
+            assert c.metadata.get("deletable") is False and "editable" not in c.metadata
+
+
+def test_nbgrader_generates_the_same_assignment_where_installed(tmp_path):
+    pytest.importorskip("nbgrader")
+    import subprocess
+    import sys
+    source = tmp_path / "source" / "ps1"
+    source.mkdir(parents=True)
+    for path in COURSE:
+        (source / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "nbgrader_config.py").write_text(
+        'c = get_config()\nc.CourseDirectory.course_id = "unlearning"\n')
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "ps1"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    for path in COURSE:
+        released = nbformat.read(tmp_path / "release" / "ps1" / path.name, as_version=4)
+        ours = nbformat.read(STUDENT / path.name, as_version=4)
+        ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in ours.cells]
+        assert ids == [c.metadata.get("nbgrader", {}).get("grade_id")
+                       for c in released.cells]
