@@ -220,6 +220,18 @@ def load_profile(name: str | None = None, verbose: bool = True) -> Profile:
     return profile
 
 
+def import_extra(module: str, extra: str = "jupyter"):
+    """Import a module of an optional extra, or say in one line how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise CourseError(f"{module} is not installed: it comes with the course's "
+                          f"{extra!r} extra: pip install -e '.[{extra}]' (make install "
+                          "does it)") from None
+
+
 def with_overrides(config, **changes):
     """A copy of a frozen config with some fields changed (None values are ignored)."""
     return replace(config, **{k: v for k, v in changes.items() if v is not None})

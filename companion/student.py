@@ -18,10 +18,10 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
-
-from .config import PROJECT_ROOT, CourseError
+from .config import PROJECT_ROOT, CourseError, import_extra
 from .course import course_notebooks
+
+nbformat = import_extra("nbformat")
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 BEGIN = re.compile(  # "# BEGIN SOLUTION" or "# BEGIN SOLUTION (hint: ...)"
