@@ -203,8 +203,17 @@ def _auto() -> Profile:
     return _full("auto: a GPU is here and the Hugging Face Hub answers")
 
 
-def load_profile(name: str | None = None, verbose: bool = True) -> Profile:
-    """The profile named (or `COURSE_PROFILE`, default auto), announced with its reason."""
+OVERRIDES = {"model": "COURSE_MODEL", "data": "COURSE_DATA"}  # field -> variable
+
+
+def load_profile(name: str | None = None, verbose: bool = True, model: str | None = None,
+                 data: str | None = None) -> Profile:
+    """The profile named (or `COURSE_PROFILE`, default auto), announced with its reason.
+
+    `model` (a preset, a hub id or a local folder) and `data` (bundled, a folder or
+    a hub id) replace the profile's own; without them `COURSE_MODEL` and
+    `COURSE_DATA` do, so a notebook uses any model or data without being edited.
+    """
     name = (name or os.environ.get("COURSE_PROFILE") or "auto").strip().lower()
     if name not in PROFILES:
         raise CourseError(
@@ -215,6 +224,10 @@ def load_profile(name: str | None = None, verbose: bool = True) -> Profile:
     else:
         source = "COURSE_PROFILE" if os.environ.get("COURSE_PROFILE") else "argument"
         profile = _BUILDERS[name](f"chosen by {source}")
+    given = {"model": model, "data": data}
+    changes = {key: given[key] or os.environ.get(variable, "").strip() or None
+               for key, variable in OVERRIDES.items()}
+    profile = with_overrides(profile, **changes)
     if verbose:
         print(f"Using {profile}")
     return profile

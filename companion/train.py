@@ -15,7 +15,7 @@ import math
 import re
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import torch
@@ -106,6 +106,14 @@ def train_step(model, loss_fn: Callable, batches: Iterator, optimizer,
     if math.isfinite(terms["loss"]) and math.isfinite(norm):
         optimizer.step()  # a NaN/inf loss or gradient never reaches the weights
     return terms, norm
+
+
+def fit_context(config: TrainConfig, model, tokenizer) -> TrainConfig:
+    """`config` with max_length cut to the model's context (longer texts are cut)."""
+    from .generation import context_length
+
+    limit = context_length(model, tokenizer)
+    return replace(config, max_length=min(config.max_length, limit)) if limit else config
 
 
 def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
@@ -235,6 +243,7 @@ def finetune(model, tokenizer, texts: list[str], config: TrainConfig, seed: int 
              progress: bool = True, desc: str = "fine-tuning") -> TrainResult:
     """Positive fine-tuning on `texts`: how the baseline memorises forget and retain."""
     set_seed(seed)
+    config = fit_context(config, model, tokenizer)
     batches = make_batches(tokenizer, texts, config.batch_size, config.max_length, seed)
     return train_loop(model, language_model_loss, batches, config, progress=progress,
                       desc=desc)
@@ -262,6 +271,7 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
     `calibration` feeds the calibrated stop (companion.guard explains the rules).
     """
     method = get_method(config.method)
+    config = fit_context(config, model, tokenizer)
     names = trainable_parameters(model, config.trainable, include_embeddings)
     if getattr(method, "needs_reference", False) and reference is None:
         reference = frozen_copy(model)  # the model as it was before unlearning
