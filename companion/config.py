@@ -46,6 +46,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW weight decay
     warmup_steps: int = 0  # linear warm-up, then constant
     log_every: int = 10  # record the loss every k steps
+    precision: str = "auto"  # "auto": bf16 / fp16 on CUDA as it allows, fp32 on CPU
 
 
 @dataclass(frozen=True)
@@ -313,11 +314,12 @@ def set_seed(seed: int) -> None:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """`auto` picks CUDA, then Apple's MPS, then the CPU; anything else is taken as is."""
+    """`auto` picks CUDA (cuda:LOCAL_RANK), then Apple's MPS, then the CPU; else as is."""
     if str(device) != "auto":
         return torch.device(device)
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        rank = os.environ.get("LOCAL_RANK")  # a process of `accelerate launch`: its GPU
+        return torch.device("cuda", int(rank)) if rank else torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")

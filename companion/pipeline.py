@@ -15,6 +15,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from . import checkpoints
+from .accelerated import is_main_process
 from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfig,
                      load_profile, run_dir, set_seed, with_overrides)
 from .data import document_id, documents, load_benchmark, load_general, training_texts
@@ -290,6 +291,8 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
             print(f"{stage}: reusing {checkpoints.stage_dir(run.root, stage)}")
         else:
             run.build(stage)
+    if not is_main_process():
+        return {}  # under accelerate launch, process 0 evaluates and writes the report
     judged = sorted(stages, key=lambda stage: stage != "oracle")  # the oracle first
     return {stage: evaluate_checkpoint(checkpoints.stage_dir(run.root, stage), run.data,
                                        run.root, run.profile) for stage in judged}

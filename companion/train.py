@@ -14,13 +14,14 @@ import copy
 import math
 import re
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
+from .accelerated import agree, make_accelerator, mean_over_processes, shard
 from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
 from .guard import Calibration, Guard, stop_on_nonfinite
 from .methods import get_method
@@ -119,39 +120,74 @@ def fit_context(config: TrainConfig, model, tokenizer) -> TrainConfig:
 def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
                guard: Callable | None = None, progress: bool = True,
                desc: str = "training") -> TrainResult:
-    """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW.
+    """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW, under accelerate.
 
     Only parameters with requires_grad move. `guard(step, record) -> message |
     None` is asked after every step; a message stops training (see `Guard`).
     Warm-up is linear over `warmup_steps`, then the learning rate stays constant.
+    accelerate places the model, picks the precision (companion.accelerated) and,
+    under `accelerate launch`, shares each batch of `batch_size` sequences among
+    the processes (data parallel); the main process's guard decides for all.
     """
-    device = next(model.parameters()).device
+    accelerator = make_accelerator(next(model.parameters()).device, config.precision)
+    model = accelerator.prepare(model)  # moved; wrapped for data parallel / autocast
     params = [p for p in model.parameters() if p.requires_grad]
     # one fused kernel for all tensors where torch has it (as Trainer's default does)
-    fused = True if device.type in ("cpu", "cuda") else None
+    fused = True if accelerator.device.type in ("cpu", "cuda") else None
     optimizer = torch.optim.AdamW(params, config.lr, weight_decay=config.weight_decay,
                                   fused=fused)
     warmup = max(config.warmup_steps, 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                  lambda s: min(1, (s + 1) / warmup))
+    optimizer = accelerator.prepare(optimizer)  # fp16: scales the loss
     guard = guard or stop_on_nonfinite
     history, stopped, step, start = [], "max steps", 0, time.perf_counter()
     model.train()
     quiet = {} if progress else {"disable": True}  # else TQDM_DISABLE=1 still works
+    if not accelerator.is_main_process:
+        quiet = {"disable": True}
     bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, **quiet)
     for step in bar:
         terms, norm = train_step(model, loss_fn, batches, optimizer, config)
         if math.isfinite(terms["loss"]) and math.isfinite(norm):
             schedule.step()  # train_step took the optimiser step
         record = {"step": step, **terms, "grad_norm": norm}
-        message = guard(step, record)
+        if accelerator.scaler is not None and not math.isfinite(norm):
+            record["overflow"] = True  # fp16: the scaler skips it, lowers its scale
+        if record.get("overflow") or (math.isfinite(terms["loss"])
+                                      and math.isfinite(norm)):
+            optimizer.step()  # a NaN/inf loss or gradient never reaches the weights
+            if not optimizer.step_was_skipped:
+                schedule.step()
+        message = agree(guard(step, record), accelerator)  # main process decides
         if message or step % config.log_every == 0 or step in (1, config.steps):
             history.append(record)
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
         if message:
             stopped = message
             break
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the caller's model
+    accelerator.free_memory()
     return TrainResult(history, stopped, step, time.perf_counter() - start)
+
+
+def _accumulate(model, loss_fn, batches, micro_batches: int, accelerator) -> dict:
+    """Gradients of `micro_batches` batches, added up; their mean terms over processes.
+
+    Each process takes its shard of every batch; gradients are averaged across
+    processes once, after the last micro-batch (no_sync before it).
+    """
+    terms: dict[str, float] = {}
+    rank, count = accelerator.process_index, accelerator.num_processes
+    for micro in range(micro_batches):
+        batch = to_device(shard(next(batches), rank, count), accelerator.device)
+        last = micro == micro_batches - 1
+        with nullcontext() if last else accelerator.no_sync(model):
+            loss, logged = loss_fn(model, batch)
+            accelerator.backward(loss / micro_batches)
+        for key, value in {"loss": loss.item(), **logged}.items():
+            terms[key] = terms.get(key, 0.0) + value / micro_batches
+    return mean_over_processes(terms, accelerator)
 
 
 # ---------------------------------------------------------------- what moves

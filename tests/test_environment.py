@@ -47,7 +47,10 @@ def test_runs_folder_is_ignored():
 
 RUNTIME_EXEMPT = {"course.py", "student.py"}  # headless runs: the `jupyter` extra
 IMPORT_TO_DIST = {"sklearn": "scikit-learn", "rouge_score": "rouge-score",
-                  "yaml": "pyyaml", "IPython": "ipywidgets"}  # ipywidgets brings IPython
+                  "yaml": "pyyaml",
+                  # used directly, installed by the package they belong to
+                  "IPython": "ipywidgets", "pyarrow": "datasets",
+                  "huggingface_hub": "transformers"}
 
 
 def _third_party_imports(sources: list[str]) -> set[str]:
