@@ -73,6 +73,15 @@ def shard(batch, index: int, count: int):
     return tuple(shard(part, index, count) for part in batch)
 
 
+def predicted_tokens(batch) -> int:
+    """Tokens a batch's loss is the mean over (labels after the first, not -100).
+
+    For a tuple (forget, retain) the first part's: the forget term sets the weight.
+    """
+    first = batch if isinstance(batch, dict) else batch[0]
+    return max(int((first["labels"][:, 1:] != -100).sum()), 1)
+
+
 def mean_over_processes(terms: dict[str, float], accelerator: Accelerator) -> dict:
     """The mean of each logged number over all processes (itself on one process)."""
     if accelerator.num_processes == 1:

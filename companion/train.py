@@ -21,7 +21,8 @@ from typing import Callable, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from .accelerated import agree, make_accelerator, mean_over_processes, shard
+from .accelerated import (agree, make_accelerator, mean_over_processes,
+                          predicted_tokens, shard)
 from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
 from .guard import Calibration, Guard, stop_on_nonfinite
 from .methods import get_method
@@ -174,19 +175,22 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
 def _accumulate(model, loss_fn, batches, micro_batches: int, accelerator) -> dict:
     """Gradients of `micro_batches` batches, added up; their mean terms over processes.
 
-    Each process takes its shard of every batch; gradients are averaged across
-    processes once, after the last micro-batch (no_sync before it).
+    Each process takes its shard of every batch, its loss weighted by its share of
+    the batch's predicted tokens, so that the average over processes (of gradients,
+    once, after the last micro-batch) is the whole batch's mean per token.
     """
     terms: dict[str, float] = {}
     rank, count = accelerator.process_index, accelerator.num_processes
     for micro in range(micro_batches):
-        batch = to_device(shard(next(batches), rank, count), accelerator.device)
+        whole = next(batches)
+        batch = shard(whole, rank, count)
+        weight = count * predicted_tokens(batch) / predicted_tokens(whole)  # 1 alone
         last = micro == micro_batches - 1
         with nullcontext() if last else accelerator.no_sync(model):
-            loss, logged = loss_fn(model, batch)
-            accelerator.backward(loss / micro_batches)
+            loss, logged = loss_fn(model, to_device(batch, accelerator.device))
+            accelerator.backward(loss * weight / micro_batches)
         for key, value in {"loss": loss.item(), **logged}.items():
-            terms[key] = terms.get(key, 0.0) + value / micro_batches
+            terms[key] = terms.get(key, 0.0) + value * weight / micro_batches
     return mean_over_processes(terms, accelerator)
 
 

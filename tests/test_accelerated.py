@@ -15,7 +15,7 @@ from companion.train import stop_on_nonfinite
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "tests" / "data_parallel_probe.py"
-LOSS_TOLERANCE = 1e-3  # relative: 2 processes vs 1 (reduction order, shard weighting)
+LOSS_TOLERANCE = 1e-5  # relative: 2 processes vs 1 (float reduction order only)
 
 
 def test_precision_is_chosen_per_device():
