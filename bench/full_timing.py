@@ -45,12 +45,13 @@ GPUS = (Gpu("T4 (fp16, loss scaling)", 8e12, 1_600),  # ~12 % of 65 TFLOP/s peak
         Gpu("A100 (bf16)", 50e12, 2_700))  # ~16 % of 312 TFLOP/s peak
 
 # what each notebook builds in the full profile: (stage, how many); "eval" is the
-# official evaluation of one stage, "unlearn+" a method with a retain/reference term
+# official evaluation of one stage, "unlearn+" a method with a retain/reference term,
+# "probe" the notebook's own regurgitation of one split (forget_regurgitation)
 NOTEBOOKS = {
     "00": [],
-    "01": [("baseline", 1)],
-    "02": [("stabilise", 1)],
-    "03": [("trajectory", 1), ("unlearn", 3)],
+    "01": [("baseline", 1), ("probe", 4)],
+    "02": [("stabilise", 1), ("probe", 4)],
+    "03": [("trajectory", 1), ("unlearn", 3), ("probe", 4)],
     "04": [("eval", 2), ("unlearn+", 3), ("unlearn", 1), ("eval", 4)],
     "05": [("baseline", 6), ("stabilise", 6), ("unlearn", 6), ("eval", 12)],
     "06": [("stabilise", 3), ("unlearn", 3), ("eval", 3)],
@@ -82,6 +83,7 @@ def stage_work(profile, benchmark, model: str = "gpt2") -> dict:
     work["unlearn+"] = (2 * work["unlearn"][0], *guard)  # a retain or reference pass
     work["trajectory"] = (work["unlearn"][0], guard[0], 2 * guard[1])  # forget + retain
     work["eval"] = (0.0, 2 * items * every * forward, items * ev.max_new_tokens)
+    work["probe"] = (0.0, 0.0, items / 2 * ev.max_new_tokens)
     return work
 
 
