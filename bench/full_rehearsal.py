@@ -40,7 +40,8 @@ def rehearsal_profile(model: str, data: str) -> Profile:
         full, max_docs_per_task=1,
         finetune=replace(full.finetune, steps=3, warmup_steps=1),
         stabilise=replace(full.stabilise, steps=2),
-        unlearn=replace(full.unlearn, steps=2, check_every=1),
+        # a target no model reaches: every step, check and monitor generation runs
+        unlearn=replace(full.unlearn, steps=2, check_every=1, stop_regurgitation=-1.0),
         eval=replace(full.eval, max_items=3))
 
 
@@ -49,9 +50,11 @@ def rehearse(model: str, data: str, out: Path) -> dict:
     start = time.perf_counter()
     folder = data if data == "bundled" else str(PROJECT_ROOT / data)
     scores = run_pipeline(rehearsal_profile(model, folder), out=out)
-    stages = {stage: {"seconds": json.loads((out / stage / "settings.json").read_text())
-                      ["result"]["seconds"], "final_score": terms.get("final_score")}
-              for stage, terms in scores.items()}
+    stages = {}
+    for stage, terms in scores.items():
+        result = json.loads((out / stage / "settings.json").read_text())["result"]
+        stages[stage] = {"steps": result["steps"], "seconds": result["seconds"],
+                         "final_score": terms.get("final_score")}
     return {"data": data, "stages": stages, "report": (out / "report.json").exists(),
             "seconds": round(time.perf_counter() - start, 1)}
 

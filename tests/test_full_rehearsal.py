@@ -56,6 +56,7 @@ def test_full_profile_runs_end_to_end_on_a_local_gpt2_folder(gpt2_folder, data,
     assert list(record["stages"]) == ["baseline", "stabilised", "sequential"]
     for stage in record["stages"].values():
         assert 0.0 <= stage["final_score"] <= 1.0
+    assert [s["steps"] for s in record["stages"].values()] == [3, 2, 2]  # all ran
     saved = json.loads((tmp_path / "baseline" / "settings.json").read_text())
     assert saved["profile"] == "full" and saved["model"] == str(gpt2_folder)
 
