@@ -15,7 +15,9 @@ the loop is the same. Here live the few decisions around it:
 
 from __future__ import annotations
 
+import math
 import os
+from contextlib import nullcontext
 
 import torch
 from accelerate import Accelerator, PartialState
@@ -82,9 +84,51 @@ def predicted_tokens(batch) -> int:
     return max(int((first["labels"][:, 1:] != -100).sum()), 1)
 
 
-def mean_over_processes(terms: dict[str, float], accelerator: Accelerator) -> dict:
+def my_share(batch, accelerator) -> tuple:
+    """(this process's shard of a global batch, its loss weight); (batch, 1.0) alone.
+
+    The weight is the shard's share of the batch's predicted tokens times the
+    number of processes, so that the average of the processes' gradients is the
+    whole batch's mean per token, as on one process.
+    """
+    if accelerator is None or accelerator.num_processes == 1:
+        return batch, 1.0
+    mine = shard(batch, accelerator.process_index, accelerator.num_processes)
+    return mine, accelerator.num_processes * predicted_tokens(mine) / predicted_tokens(
+        batch)
+
+
+def syncing(model, accelerator, last: bool):
+    """Gradients are averaged across processes after the last micro-batch only."""
+    if accelerator is None or last:
+        return nullcontext()
+    return accelerator.no_sync(model)
+
+
+def backward(loss: torch.Tensor, accelerator) -> None:
+    """loss.backward(), through accelerate's loss scaler where there is one."""
+    if accelerator is None:
+        loss.backward()
+    else:
+        accelerator.backward(loss)
+
+
+def clip_gradients(params, max_norm: float, accelerator) -> float:
+    """Clip the gradients' global norm to max_norm (unscaled first under fp16)."""
+    if accelerator is None:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+    return float(accelerator.clip_grad_norm_(params, max_norm))
+
+
+def overflowed(norm: float, accelerator) -> bool:
+    """An fp16 step whose scaled gradients overflowed: the scaler skips it."""
+    return accelerator is not None and accelerator.scaler is not None and \
+        not math.isfinite(norm)
+
+
+def mean_over_processes(terms: dict[str, float], accelerator) -> dict:
     """The mean of each logged number over all processes (itself on one process)."""
-    if accelerator.num_processes == 1:
+    if accelerator is None or accelerator.num_processes == 1:
         return terms
     values = torch.tensor(list(terms.values()), device=accelerator.device)
     mean = accelerator.reduce(values, reduction="mean").tolist()

@@ -14,15 +14,15 @@ import copy
 import math
 import re
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
-from .accelerated import (agree, make_accelerator, mean_over_processes,
-                          predicted_tokens, shard)
+from .accelerated import (agree, backward, clip_gradients, make_accelerator,
+                          mean_over_processes, my_share, overflowed, syncing)
 from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
 from .guard import Calibration, Guard, stop_on_nonfinite
 from .methods import get_method
@@ -88,24 +88,31 @@ class TrainResult:
 
 
 def train_step(model, loss_fn: Callable, batches: Iterator, optimizer,
-               config: TrainConfig) -> tuple[dict[str, float], float]:
+               config: TrainConfig, accelerator=None) -> tuple[dict[str, float], float]:
     """One step of `train_loop`: zero_grad, forward + loss, backward, clip, step.
 
     `config.grad_accum` micro-batches add loss / grad_accum to the gradients; a
     NaN/inf loss or gradient skips the step. Returns (terms averaged over the
-    micro-batches, "loss" among them; the gradient norm before clipping).
+    micro-batches, "loss" among them; the gradient norm before clipping). With
+    train_loop's `accelerator`, each process takes its share of every batch and
+    accelerate runs backward and clipping (companion.accelerated).
     """
     device = next(model.parameters()).device
     params = [p for group in optimizer.param_groups for p in group["params"]]
     optimizer.zero_grad(set_to_none=True)
     terms: dict[str, float] = {}
-    for _ in range(config.grad_accum):  # micro-batches add up their gradients
-        loss, logged = loss_fn(model, to_device(next(batches), device))  # forward
-        (loss / config.grad_accum).backward()
+    for micro in range(config.grad_accum):  # micro-batches add up their gradients
+        batch, weight = my_share(next(batches), accelerator)  # (batch, 1.0) alone
+        with syncing(model, accelerator, last=micro == config.grad_accum - 1):
+            loss, logged = loss_fn(model, to_device(batch, device))  # forward
+            backward(loss * weight / config.grad_accum, accelerator)
         for key, value in {"loss": loss.item(), **logged}.items():
-            terms[key] = terms.get(key, 0.0) + value / config.grad_accum
-    norm = torch.nn.utils.clip_grad_norm_(params, config.clip_norm).item()
-    if math.isfinite(terms["loss"]) and math.isfinite(norm):
+            terms[key] = terms.get(key, 0.0) + value * weight / config.grad_accum
+    terms = mean_over_processes(terms, accelerator)
+    norm = clip_gradients(params, config.clip_norm, accelerator)
+    if overflowed(norm, accelerator):
+        terms["overflow"] = 1.0  # fp16: the loss scaler skips this step
+    if math.isfinite(terms["loss"]) and (math.isfinite(norm) or "overflow" in terms):
         optimizer.step()  # a NaN/inf loss or gradient never reaches the weights
     return terms, norm
 
@@ -126,12 +133,12 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
     Only parameters with requires_grad move. `guard(step, record) -> message |
     None` is asked after every step; a message stops training (see `Guard`).
     Warm-up is linear over `warmup_steps`, then the learning rate stays constant.
-    accelerate places the model, picks the precision (companion.accelerated) and,
-    under `accelerate launch`, shares each batch of `batch_size` sequences among
-    the processes (data parallel); the main process's guard decides for all.
+    accelerate places the model and picks its precision; under `accelerate
+    launch` the processes share each batch (data parallel) and the main
+    process's guard decides for all (companion.accelerated).
     """
     accelerator = make_accelerator(next(model.parameters()).device, config.precision)
-    model = accelerator.prepare(model)  # moved; wrapped for data parallel / autocast
+    model = accelerator.prepare(model)  # placed; wrapped for data parallel / autocast
     params = [p for p in model.parameters() if p.requires_grad]
     # one fused kernel for all tensors where torch has it (as Trainer's default does)
     fused = True if accelerator.device.type in ("cpu", "cuda") else None
@@ -140,58 +147,28 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
     warmup = max(config.warmup_steps, 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                  lambda s: min(1, (s + 1) / warmup))
-    optimizer = accelerator.prepare(optimizer)  # fp16: scales the loss
+    optimizer = accelerator.prepare(optimizer)  # fp16: stepped through the scaler
     guard = guard or stop_on_nonfinite
     history, stopped, step, start = [], "max steps", 0, time.perf_counter()
     model.train()
-    quiet = {} if progress else {"disable": True}  # else TQDM_DISABLE=1 still works
-    if not accelerator.is_main_process:
-        quiet = {"disable": True}
-    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, **quiet)
+    show = progress and accelerator.is_main_process  # else TQDM_DISABLE=1 still works
+    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False,
+               **({} if show else {"disable": True}))
     for step in bar:
-        terms, norm = train_step(model, loss_fn, batches, optimizer, config)
+        terms, norm = train_step(model, loss_fn, batches, optimizer, config, accelerator)
         if math.isfinite(terms["loss"]) and math.isfinite(norm):
             schedule.step()  # train_step took the optimiser step
         record = {"step": step, **terms, "grad_norm": norm}
-        if accelerator.scaler is not None and not math.isfinite(norm):
-            record["overflow"] = True  # fp16: the scaler skips it, lowers its scale
-        if record.get("overflow") or (math.isfinite(terms["loss"])
-                                      and math.isfinite(norm)):
-            optimizer.step()  # a NaN/inf loss or gradient never reaches the weights
-            if not optimizer.step_was_skipped:
-                schedule.step()
-        message = agree(guard(step, record), accelerator)  # main process decides
+        message = agree(guard(step, record), accelerator)  # the main process decides
         if message or step % config.log_every == 0 or step in (1, config.steps):
             history.append(record)
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
         if message:
             stopped = message
             break
-    accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the caller's model
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the caller's model back
     accelerator.free_memory()
     return TrainResult(history, stopped, step, time.perf_counter() - start)
-
-
-def _accumulate(model, loss_fn, batches, micro_batches: int, accelerator) -> dict:
-    """Gradients of `micro_batches` batches, added up; their mean terms over processes.
-
-    Each process takes its shard of every batch, its loss weighted by its share of
-    the batch's predicted tokens, so that the average over processes (of gradients,
-    once, after the last micro-batch) is the whole batch's mean per token.
-    """
-    terms: dict[str, float] = {}
-    rank, count = accelerator.process_index, accelerator.num_processes
-    for micro in range(micro_batches):
-        whole = next(batches)
-        batch = shard(whole, rank, count)
-        weight = count * predicted_tokens(batch) / predicted_tokens(whole)  # 1 alone
-        last = micro == micro_batches - 1
-        with nullcontext() if last else accelerator.no_sync(model):
-            loss, logged = loss_fn(model, to_device(batch, accelerator.device))
-            accelerator.backward(loss * weight / micro_batches)
-        for key, value in {"loss": loss.item(), **logged}.items():
-            terms[key] = terms.get(key, 0.0) + value * weight / micro_batches
-    return mean_over_processes(terms, accelerator)
 
 
 # ---------------------------------------------------------------- what moves

@@ -10,7 +10,8 @@ from companion.accelerated import is_main_process
 from companion.config import TrainConfig, set_seed
 from companion.data import load_benchmark, training_texts
 from companion.models import build_preset, course_tokenizer
-from companion.train import (language_model_loss, make_batches, stop_on_nonfinite,
+from companion.guard import stop_on_nonfinite
+from companion.train import (language_model_loss, make_batches,
                              train_loop)
 
 STEPS, STOP_AT = 8, 6

@@ -11,7 +11,7 @@ import torch
 
 from companion.accelerated import choose_precision, make_accelerator, shard
 from companion.config import CourseError
-from companion.train import stop_on_nonfinite
+from companion.guard import stop_on_nonfinite
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "tests" / "data_parallel_probe.py"
