@@ -1,6 +1,6 @@
 """The `full` profile's code path, end to end, on a CPU: a rehearsal for Colab.
 
-    .venv/bin/python bench/full_rehearsal.py [--architecture gpt2|olmo|olmo2] [--out FILE]
+    .venv/bin/python bench/full_rehearsal.py [--architecture gpt2|olmo|olmo2]
 
 Pretrained GPT-2 and a GPU are not needed to find out whether the `full` profile's
 code runs: a tiny randomly initialised model of the same family (GPT-2's config
@@ -8,8 +8,8 @@ class and tokenizer API, no pad token, 1024-token context), saved with
 `save_pretrained` in a temporary folder, goes through oracle, baseline ->
 stabilise -> unlearn (sequential) -> evaluation with the full profile's shapes
 (sequences of 512 tokens, batch 8 x 2 accumulated, 256 generated tokens, the
-general-knowledge utility set) and its data rules, on the bundled data and on the real SemEval-2025
-parquet files where `../shared/semeval25` holds them. Only the step counts and the
+general-knowledge utility set) and its data rules, on the bundled data and on the
+real SemEval-2025 parquet files where `../shared/semeval25` holds them. Only the step counts and the
 number of documents and evaluated items are cut, so it takes seconds, not hours.
 What it shows: the path runs and writes report.json; not the full profile's scores.
 """
@@ -66,7 +66,8 @@ def sources() -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--architecture", default="gpt2", choices=("gpt2", "olmo", "olmo2"))
+    parser.add_argument("--architecture", default="gpt2",
+                        choices=("gpt2", "olmo", "olmo2"))
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     runs = []

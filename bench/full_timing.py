@@ -74,11 +74,14 @@ def stage_work(profile, benchmark, model: str = "gpt2") -> dict:
     train = 6 * n + 12 * layers * every * width  # FLOPs per trained token
     forward = train / 3
     checks = p.unlearn.steps // p.unlearn.check_every + 1
-    guard = (checks * 2 * CHECK_TEXTS * every * forward, checks * 32 * ev.max_new_tokens)
-    sequences = {"baseline": p.finetune.steps * p.finetune.batch_size * p.finetune.grad_accum,
+    guard = (checks * 2 * CHECK_TEXTS * every * forward,
+             checks * 32 * ev.max_new_tokens)  # losses of 2 x 64 texts, 32 items
+    base = p.finetune
+    sequences = {"baseline": base.steps * base.batch_size * base.grad_accum,
                  "stabilise": p.stabilise.steps * p.stabilise.batch_size,
                  "unlearn": p.unlearn.steps * p.unlearn.batch_size}
-    work = {stage: (count * every * train, 0.0, 0.0) for stage, count in sequences.items()}
+    work = {stage: (count * every * train, 0.0, 0.0)
+            for stage, count in sequences.items()}
     work["unlearn"] = (work["unlearn"][0], *guard)
     work["unlearn+"] = (2 * work["unlearn"][0], *guard)  # a retain or reference pass
     work["trajectory"] = (work["unlearn"][0], guard[0], 2 * guard[1])  # forget + retain
@@ -96,7 +99,8 @@ def notebook_minutes(work: dict, gpu: Gpu, fresh: bool) -> dict:
     """Minutes per notebook; fresh: its earlier stages are rebuilt (no saved runs)."""
     table = {}
     for name, parts in NOTEBOOKS.items():
-        parts = parts + [(stage, 1) for stage in NEEDS.get(name, [])] if fresh else parts
+        if fresh:
+            parts = parts + [(stage, 1) for stage in NEEDS.get(name, [])]
         table[name] = round(sum(k * seconds(work[s], gpu) for s, k in parts) / 60, 1)
     return table
 
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
                              "generated_tokens": int(w[2])} for s, w in work.items()},
               "minutes": {g.name: {"with saved stages": notebook_minutes(work, g, False),
                                    "fresh runtime": notebook_minutes(work, g, True)}
-                          for g in GPUS}}
+                          for g in GPUS}}  # noqa: E501
     for gpu in GPUS:
         print(gpu.name, record["minutes"][gpu.name])
     write_result(args.out, "full_timing.py", argv, record)

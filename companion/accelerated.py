@@ -6,8 +6,9 @@ the loop is the same. Here live the few decisions around it:
 
   - `choose_precision`: bf16 autocast on CUDA GPUs that have bf16 (Ampere and
     later), fp16 with loss scaling on older ones (T4, V100), fp32 on CPU and MPS;
-  - `shard`: each process takes its own rows of every global batch, so a run on k
-    processes sees the same sequences per optimiser step as a run on one;
+  - `my_share`: each process takes its own rows of every global batch (`shard`),
+    its loss weighted by its share of the tokens, so a run on k processes takes
+    the same optimiser steps as a run on one;
   - `mean_over_processes` and `agree`: logged numbers are averaged over processes,
     and a stop decided by the main process's guard reaches every process;
   - `is_main_process`: only the main process writes checkpoints and reports.

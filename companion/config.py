@@ -207,8 +207,8 @@ def _auto() -> Profile:
 OVERRIDES = {"model": "COURSE_MODEL", "data": "COURSE_DATA"}  # field -> variable
 
 
-def load_profile(name: str | None = None, verbose: bool = True, model: str | None = None,
-                 data: str | None = None) -> Profile:
+def load_profile(name: str | None = None, verbose: bool = True,
+                 model: str | None = None, data: str | None = None) -> Profile:
     """The profile named (or `COURSE_PROFILE`, default auto), announced with its reason.
 
     `model` (a preset, a hub id or a local folder) and `data` (bundled, a folder or
@@ -314,7 +314,7 @@ def set_seed(seed: int) -> None:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """`auto` picks CUDA (cuda:LOCAL_RANK), then Apple's MPS, then the CPU; else as is."""
+    """`auto`: CUDA (cuda:LOCAL_RANK when launched), then MPS, then CPU; else as is."""
     if str(device) != "auto":
         return torch.device(device)
     if torch.cuda.is_available():

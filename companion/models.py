@@ -197,10 +197,12 @@ def save_random_model(folder: str | Path, architecture: str = "gpt2", width: int
     eos, vocab = tokenizer.eos_token_id, len(tokenizer)
     if architecture == "gpt2":
         config = GPT2Config(vocab_size=vocab, n_positions=context, n_embd=width,
-                            n_layer=layers, n_head=2, bos_token_id=eos, eos_token_id=eos)
+                            n_layer=layers, n_head=2, bos_token_id=eos,
+                            eos_token_id=eos)
     elif architecture in ("olmo", "olmo2"):
         family = OlmoConfig if architecture == "olmo" else Olmo2Config
-        config = family(vocab_size=vocab, hidden_size=width, intermediate_size=2 * width,
+        config = family(vocab_size=vocab, hidden_size=width,
+                        intermediate_size=2 * width,
                         num_hidden_layers=layers, num_attention_heads=2,
                         max_position_embeddings=context, bos_token_id=eos,
                         eos_token_id=eos, pad_token_id=None)

@@ -122,7 +122,9 @@ def fit_context(config: TrainConfig, model, tokenizer) -> TrainConfig:
     from .generation import context_length
 
     limit = context_length(model, tokenizer)
-    return replace(config, max_length=min(config.max_length, limit)) if limit else config
+    if not limit:
+        return config
+    return replace(config, max_length=min(config.max_length, limit))
 
 
 def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
@@ -155,7 +157,8 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
     bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False,
                **({} if show else {"disable": True}))
     for step in bar:
-        terms, norm = train_step(model, loss_fn, batches, optimizer, config, accelerator)
+        terms, norm = train_step(model, loss_fn, batches, optimizer, config,
+                                 accelerator)
         if math.isfinite(terms["loss"]) and math.isfinite(norm):
             schedule.step()  # train_step took the optimiser step
         record = {"step": step, **terms, "grad_norm": norm}
