@@ -58,8 +58,9 @@ def _third_party_imports(sources: list[str]) -> set[str]:
 
     found = set()
     for text in sources:
-        for match in re.finditer(r"^\s*(?:import|from)\s+(\w+)", text, re.M):
-            found.add(match[1])
+        statement = r"^\s*(?:import\s+(\w+)|from\s+(\w+)[\w.]*\s+import\b)"
+        for match in re.finditer(statement, text, re.M):
+            found.add(match[1] or match[2])
     return {IMPORT_TO_DIST.get(m, m) for m in found
             if m not in sys.stdlib_module_names and m not in ("companion", "google")}
 
