@@ -25,7 +25,7 @@ from common import BENCH_DIR, PROJECT_ROOT, write_result
 
 from companion.config import load_profile  # noqa: E402
 from companion.data import load_benchmark, training_texts  # noqa: E402
-from companion.train import CHECK_TEXTS  # noqa: E402
+from companion.guard import CHECK_TEXTS  # noqa: E402
 
 OUT = BENCH_DIR / "full_timing.json"
 CHARS_PER_TOKEN = 4.0  # GPT-2's BPE on English prose
