@@ -3,8 +3,13 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# The CPU build of PyTorch; override (make TORCH=torch) to take another.
+# PyTorch for a laptop without a GPU. On Linux, torch from PyPI is the CUDA build
+# (gigabytes of CUDA libraries); the CPU build comes from PyTorch's own index, so the
+# Makefile asks that index there and only there (macOS and Windows wheels on PyPI are
+# CPU builds). A torch already in .venv is kept. Take the CUDA build on Linux with
+# `make TORCH_INDEX=`, another version with `make TORCH=torch==X`.
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),--index-url https://download.pytorch.org/whl/cpu)
 # Nothing here needs the Hugging Face Hub; without this a hub call hangs ~50 s.
 export HF_HUB_OFFLINE ?= 1
 
@@ -14,8 +19,8 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(BIN)/pip install -q -e ".[jupyter,dev]"
 	touch $@
 
 # JupyterLab on the notebooks, with the course's .venv as the Python 3 kernel

@@ -201,12 +201,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for both (1: see the module doc)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="only these of tiny-gpt2, gpt2-small (default: both)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     tokenizer = course_tokenizer()
     results = []
     for name, config, warmup, repeats in settings(args.quick, args.repeats):
+        if args.models and name not in args.models:
+            continue
         n_rows = config.steps * config.batch_size
         rows = packed_rows(tokenizer, config.max_length, n_rows)
         print(f"{name}: batch {config.batch_size} x {config.max_length} tokens, "

@@ -22,7 +22,7 @@ def _models(args) -> None:
 def _profile(args) -> None:
     from .config import load_profile
 
-    load_profile(args.profile)
+    load_profile(args.profile, model=args.model, data=args.data)
 
 
 def _data(args) -> None:
@@ -91,8 +91,10 @@ def _grade(args) -> None:
 def _run_options(parser) -> None:
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="run size (default: $COURSE_PROFILE, else auto)")
-    parser.add_argument("--model", default=None, help="preset, hub name or folder")
-    parser.add_argument("--data", default=None, help="bundled, a folder or a hub id")
+    parser.add_argument("--model", default=None, help="preset, hub name or folder "
+                        "(default: $COURSE_MODEL, else the profile's)")
+    parser.add_argument("--data", default=None, help="bundled, a folder or a hub id "
+                        "(default: $COURSE_DATA, else the profile's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None,
                         help="output folder (default: runs/<profile>/<model>)")
@@ -107,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", help="print the profile that would be used, and why")
     p.add_argument("--profile", choices=PROFILES, default=None)
+    p.add_argument("--model", default=None, help="preset, hub name or folder "
+                   "(default: $COURSE_MODEL, else the profile's)")
+    p.add_argument("--data", default=None, help="bundled, a folder or a hub id "
+                   "(default: $COURSE_DATA, else the profile's)")
     p.set_defaults(func=_profile)
 
     sub.add_parser("models", help="list the offline model presets").set_defaults(func=_models)

@@ -33,6 +33,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from . import locks, models
+from .accelerated import is_main_process, wait_for_everyone
 from .config import RUNS_DIR, CourseError
 from .stages import notebook_for
 
@@ -103,7 +104,18 @@ def save_stage(root: str | Path, stage: str, model, tokenizer, settings: dict,
 
     An incomplete folder of that name is set aside (see the top). settings.json
     gets the stage's `id` and, when settings name `started_from`, that stage's id.
+    Under `accelerate launch`, process 0 writes and the others wait until it is done.
     """
+    if not is_main_process():
+        wait_for_everyone()
+        return stage_dir(root, stage)
+    try:
+        return _write_stage(root, stage, model, tokenizer, settings, history, overwrite)
+    finally:
+        wait_for_everyone()
+
+
+def _write_stage(root, stage, model, tokenizer, settings, history, overwrite) -> Path:
     final = stage_dir(root, stage)
     with building(root, stage, wait=False):
         if has_stage(root, stage) and not overwrite:

@@ -46,6 +46,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW weight decay
     warmup_steps: int = 0  # linear warm-up, then constant
     log_every: int = 10  # record the loss every k steps
+    precision: str = "auto"  # "auto": bf16 / fp16 on CUDA as it allows, fp32 on CPU
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,17 @@ def _auto() -> Profile:
     return _full("auto: a GPU is here and the Hugging Face Hub answers")
 
 
-def load_profile(name: str | None = None, verbose: bool = True) -> Profile:
-    """The profile named (or `COURSE_PROFILE`, default auto), announced with its reason."""
+OVERRIDES = {"model": "COURSE_MODEL", "data": "COURSE_DATA"}  # field -> variable
+
+
+def load_profile(name: str | None = None, verbose: bool = True,
+                 model: str | None = None, data: str | None = None) -> Profile:
+    """The profile named (or `COURSE_PROFILE`, default auto), announced with its reason.
+
+    `model` (a preset, a hub id or a local folder) and `data` (bundled, a folder or
+    a hub id) replace the profile's own; without them `COURSE_MODEL` and
+    `COURSE_DATA` do, so a notebook uses any model or data without being edited.
+    """
     name = (name or os.environ.get("COURSE_PROFILE") or "auto").strip().lower()
     if name not in PROFILES:
         raise CourseError(
@@ -215,9 +225,25 @@ def load_profile(name: str | None = None, verbose: bool = True) -> Profile:
     else:
         source = "COURSE_PROFILE" if os.environ.get("COURSE_PROFILE") else "argument"
         profile = _BUILDERS[name](f"chosen by {source}")
+    given = {"model": model, "data": data}
+    changes = {key: given[key] or os.environ.get(variable, "").strip() or None
+               for key, variable in OVERRIDES.items()}
+    profile = with_overrides(profile, **changes)
     if verbose:
         print(f"Using {profile}")
     return profile
+
+
+def import_extra(module: str, extra: str = "jupyter"):
+    """Import a module of an optional extra, or say in one line how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise CourseError(f"{module} is not installed: it comes with the course's "
+                          f"{extra!r} extra: pip install -e '.[{extra}]' (make install "
+                          "does it)") from None
 
 
 def with_overrides(config, **changes):
@@ -288,11 +314,12 @@ def set_seed(seed: int) -> None:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """`auto` picks CUDA, then Apple's MPS, then the CPU; anything else is taken as is."""
+    """`auto`: CUDA (cuda:LOCAL_RANK when launched), then MPS, then CPU; else as is."""
     if str(device) != "auto":
         return torch.device(device)
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        rank = os.environ.get("LOCAL_RANK")  # a process of `accelerate launch`: its GPU
+        return torch.device("cuda", int(rank)) if rank else torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")

@@ -9,12 +9,12 @@ import time
 import uuid
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-from traitlets.config import Config
+from .config import PROJECT_ROOT, RUNS_DIR, CourseError, import_extra
 
-from .config import PROJECT_ROOT, RUNS_DIR, CourseError
+nbformat = import_extra("nbformat")  # Colab has no need for these: an extra
+NotebookClient = import_extra("nbclient").NotebookClient
+CellExecutionError = import_extra("nbclient.exceptions").CellExecutionError
+Config = import_extra("traitlets.config").Config
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 

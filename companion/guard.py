@@ -37,8 +37,13 @@ STOP_RULES = ("regurgitation", "held_out", "oracle", "steps")
 
 
 def stop_on_nonfinite(step: int, record: dict) -> str | None:
-    """The default guard of positive fine-tuning: stop on a NaN/inf loss or gradient."""
-    bad = [key for key in ("loss", "grad_norm") if not math.isfinite(record[key])]
+    """The default guard of positive fine-tuning: stop on a NaN/inf loss or gradient.
+
+    An fp16 step whose gradients overflowed (record["overflow"]) is not a
+    divergence: the loss scaler skipped it and lowered its scale.
+    """
+    keys = ("loss",) if record.get("overflow") else ("loss", "grad_norm")
+    bad = [key for key in keys if not math.isfinite(record[key])]
     return f"diverged at step {step}: {bad[0]} {record[bad[0]]}" if bad else None
 
 

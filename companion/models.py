@@ -175,6 +175,45 @@ def save_model(model, tokenizer, folder: str | Path) -> Path:
     return folder
 
 
+ARCHITECTURES = ("gpt2", "olmo", "olmo2")  # families save_random_model can build
+
+
+def save_random_model(folder: str | Path, architecture: str = "gpt2", width: int = 64,
+                      layers: int = 2, context: int = 1024) -> Path:
+    """A tiny randomly initialised causal LM saved as a hub model would be.
+
+    Same config class and tokenizer API as the real family (GPT-2, or OLMo / OLMo-2
+    as the SemEval-2025 targets), with the course's byte-level BPE vocabulary and,
+    as GPT-2 ships, no pad token. It rehearses the `full` profile's code path, or a
+    larger target's, on a CPU in seconds. `context`: longest sequence, in tokens.
+    """
+    from transformers import GPT2Tokenizer, Olmo2Config, OlmoConfig
+
+    folder = Path(folder)
+    backend = course_tokenizer().backend_tokenizer
+    folder.mkdir(parents=True, exist_ok=True)
+    backend.save(str(folder / "tokenizer.json"))
+    tokenizer = GPT2Tokenizer(tokenizer_file=str(folder / "tokenizer.json"))
+    eos, vocab = tokenizer.eos_token_id, len(tokenizer)
+    if architecture == "gpt2":
+        config = GPT2Config(vocab_size=vocab, n_positions=context, n_embd=width,
+                            n_layer=layers, n_head=2, bos_token_id=eos,
+                            eos_token_id=eos)
+    elif architecture in ("olmo", "olmo2"):
+        family = OlmoConfig if architecture == "olmo" else Olmo2Config
+        config = family(vocab_size=vocab, hidden_size=width,
+                        intermediate_size=2 * width,
+                        num_hidden_layers=layers, num_attention_heads=2,
+                        max_position_embeddings=context, bos_token_id=eos,
+                        eos_token_id=eos, pad_token_id=None)
+    else:
+        raise CourseError(f"unknown architecture {architecture!r}: choose one of "
+                          f"{', '.join(ARCHITECTURES)}")
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def param_count(model) -> int:
     """Number of distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters())

@@ -15,6 +15,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from . import checkpoints
+from .accelerated import is_main_process
 from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfig,
                      load_profile, run_dir, set_seed, with_overrides)
 from .data import document_id, documents, load_benchmark, load_general, training_texts
@@ -23,7 +24,8 @@ from .guard import Calibration
 from .models import PRESETS, load_model
 from .stages import N_REQUESTS, path_to, request_number, stage as stage_row
 from .textloss import document_losses, mean_loss
-from .train import TrainResult, finetune, negative_finetune, stabilise_retain
+from .train import (TrainResult, finetune, fit_context, negative_finetune,
+                    stabilise_retain)
 
 MONITOR_ITEMS = 32  # forget sc items generated at each stopping check
 
@@ -111,12 +113,15 @@ def make_run(profile=None, model_name=None, data=None, out=None, seed=0,
     """Fill in defaults: the profile's model and data, run_dir(...) as the folder.
 
     out: the run folder itself (default runs/<profile>/<model>[/seed-<k>]).
-    options: device, progress, n_requests.
+    options: device, progress, n_requests. model_name and data override the
+    profile's (as COURSE_MODEL and COURSE_DATA do in load_profile).
     """
-    profile = profile if isinstance(profile, Profile) else load_profile(profile)
-    model_name = model_name or profile.model
-    root = Path(out) if out is not None else run_dir(profile.name, model_name, seed)
-    return Run(profile, model_name, str(data or profile.data), root, seed, **options)
+    if isinstance(profile, Profile):
+        profile = with_overrides(profile, model=model_name, data=data)
+    else:  # prints the profile line with the model and data really used
+        profile = load_profile(profile, model=model_name, data=data)
+    root = Path(out) if out is not None else run_dir(profile.name, profile.model, seed)
+    return Run(profile, str(profile.model), str(profile.data), root, seed, **options)
 
 
 def baseline_texts(benchmark, model_name: str, *, forget: bool = True) -> list[str]:
@@ -142,6 +147,7 @@ def baseline_texts(benchmark, model_name: str, *, forget: bool = True) -> list[s
 def stage_losses(model, tokenizer, texts: dict[str, list[str]],
                  config: TrainConfig) -> dict:
     """Mean loss per token of each named list of texts: {"forget_loss": ..., ...}."""
+    config = fit_context(config, model, tokenizer)
     return {f"{name}_loss": round(mean_loss(model, tokenizer, t,
                                             max_length=config.max_length,
                                             batch_size=config.batch_size), 4)
@@ -285,6 +291,8 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
             print(f"{stage}: reusing {checkpoints.stage_dir(run.root, stage)}")
         else:
             run.build(stage)
+    if not is_main_process():
+        return {}  # under accelerate launch, process 0 evaluates and writes the report
     judged = sorted(stages, key=lambda stage: stage != "oracle")  # the oracle first
     return {stage: evaluate_checkpoint(checkpoints.stage_dir(run.root, stage), run.data,
                                        run.root, run.profile) for stage in judged}

@@ -22,11 +22,11 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
-
 from .assignment import mark_exercises, read_notebook
-from .config import PROJECT_ROOT, CourseError
+from .config import PROJECT_ROOT, CourseError, import_extra
 from .course import course_notebooks
+
+nbformat = import_extra("nbformat")
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 STUDENT_DIR = PROJECT_ROOT / "student"  # committed: the learners' and Colab's copy

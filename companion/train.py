@@ -15,12 +15,14 @@ import math
 import re
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
+from .accelerated import (agree, backward, clip_gradients, make_accelerator,
+                          mean_over_processes, my_share, overflowed, syncing)
 from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
 from .guard import Calibration, Guard, stop_on_nonfinite
 from .methods import get_method
@@ -86,63 +88,89 @@ class TrainResult:
 
 
 def train_step(model, loss_fn: Callable, batches: Iterator, optimizer,
-               config: TrainConfig) -> tuple[dict[str, float], float]:
+               config: TrainConfig, accelerator=None) -> tuple[dict[str, float], float]:
     """One step of `train_loop`: zero_grad, forward + loss, backward, clip, step.
 
     `config.grad_accum` micro-batches add loss / grad_accum to the gradients; a
     NaN/inf loss or gradient skips the step. Returns (terms averaged over the
-    micro-batches, "loss" among them; the gradient norm before clipping).
+    micro-batches, "loss" among them; the gradient norm before clipping). With
+    train_loop's `accelerator`, each process takes its share of every batch and
+    accelerate runs backward and clipping (companion.accelerated).
     """
     device = next(model.parameters()).device
     params = [p for group in optimizer.param_groups for p in group["params"]]
     optimizer.zero_grad(set_to_none=True)
     terms: dict[str, float] = {}
-    for _ in range(config.grad_accum):  # micro-batches add up their gradients
-        loss, logged = loss_fn(model, to_device(next(batches), device))  # forward
-        (loss / config.grad_accum).backward()
+    for micro in range(config.grad_accum):  # micro-batches add up their gradients
+        batch, weight = my_share(next(batches), accelerator)  # (batch, 1.0) alone
+        with syncing(model, accelerator, last=micro == config.grad_accum - 1):
+            loss, logged = loss_fn(model, to_device(batch, device))  # forward
+            backward(loss * weight / config.grad_accum, accelerator)
         for key, value in {"loss": loss.item(), **logged}.items():
-            terms[key] = terms.get(key, 0.0) + value / config.grad_accum
-    norm = torch.nn.utils.clip_grad_norm_(params, config.clip_norm).item()
-    if math.isfinite(terms["loss"]) and math.isfinite(norm):
+            terms[key] = terms.get(key, 0.0) + value * weight / config.grad_accum
+    terms = mean_over_processes(terms, accelerator)
+    norm = clip_gradients(params, config.clip_norm, accelerator)
+    if overflowed(norm, accelerator):
+        terms["overflow"] = 1.0  # fp16: the loss scaler skips this step
+    if math.isfinite(terms["loss"]) and (math.isfinite(norm) or "overflow" in terms):
         optimizer.step()  # a NaN/inf loss or gradient never reaches the weights
     return terms, norm
+
+
+def fit_context(config: TrainConfig, model, tokenizer) -> TrainConfig:
+    """`config` with max_length cut to the model's context (longer texts are cut)."""
+    from .generation import context_length
+
+    limit = context_length(model, tokenizer)
+    if not limit:
+        return config
+    return replace(config, max_length=min(config.max_length, limit))
 
 
 def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
                guard: Callable | None = None, progress: bool = True,
                desc: str = "training") -> TrainResult:
-    """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW.
+    """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW, under accelerate.
 
     Only parameters with requires_grad move. `guard(step, record) -> message |
     None` is asked after every step; a message stops training (see `Guard`).
     Warm-up is linear over `warmup_steps`, then the learning rate stays constant.
+    accelerate places the model and picks its precision; under `accelerate
+    launch` the processes share each batch (data parallel) and the main
+    process's guard decides for all (companion.accelerated).
     """
-    device = next(model.parameters()).device
+    accelerator = make_accelerator(next(model.parameters()).device, config.precision)
+    model = accelerator.prepare(model)  # placed; wrapped for data parallel / autocast
     params = [p for p in model.parameters() if p.requires_grad]
     # one fused kernel for all tensors where torch has it (as Trainer's default does)
-    fused = True if device.type in ("cpu", "cuda") else None
+    fused = True if accelerator.device.type in ("cpu", "cuda") else None
     optimizer = torch.optim.AdamW(params, config.lr, weight_decay=config.weight_decay,
                                   fused=fused)
     warmup = max(config.warmup_steps, 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                  lambda s: min(1, (s + 1) / warmup))
+    optimizer = accelerator.prepare(optimizer)  # fp16: stepped through the scaler
     guard = guard or stop_on_nonfinite
     history, stopped, step, start = [], "max steps", 0, time.perf_counter()
     model.train()
-    quiet = {} if progress else {"disable": True}  # else TQDM_DISABLE=1 still works
-    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False, **quiet)
+    show = progress and accelerator.is_main_process  # else TQDM_DISABLE=1 still works
+    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False,
+               **({} if show else {"disable": True}))
     for step in bar:
-        terms, norm = train_step(model, loss_fn, batches, optimizer, config)
+        terms, norm = train_step(model, loss_fn, batches, optimizer, config,
+                                 accelerator)
         if math.isfinite(terms["loss"]) and math.isfinite(norm):
             schedule.step()  # train_step took the optimiser step
         record = {"step": step, **terms, "grad_norm": norm}
-        message = guard(step, record)
+        message = agree(guard(step, record), accelerator)  # the main process decides
         if message or step % config.log_every == 0 or step in (1, config.steps):
             history.append(record)
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
         if message:
             stopped = message
             break
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the caller's model back
+    accelerator.free_memory()
     return TrainResult(history, stopped, step, time.perf_counter() - start)
 
 
@@ -235,6 +263,7 @@ def finetune(model, tokenizer, texts: list[str], config: TrainConfig, seed: int 
              progress: bool = True, desc: str = "fine-tuning") -> TrainResult:
     """Positive fine-tuning on `texts`: how the baseline memorises forget and retain."""
     set_seed(seed)
+    config = fit_context(config, model, tokenizer)
     batches = make_batches(tokenizer, texts, config.batch_size, config.max_length, seed)
     return train_loop(model, language_model_loss, batches, config, progress=progress,
                       desc=desc)
@@ -262,6 +291,7 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
     `calibration` feeds the calibrated stop (companion.guard explains the rules).
     """
     method = get_method(config.method)
+    config = fit_context(config, model, tokenizer)
     names = trainable_parameters(model, config.trainable, include_embeddings)
     if getattr(method, "needs_reference", False) and reference is None:
         reference = frozen_copy(model)  # the model as it was before unlearning

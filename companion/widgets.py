@@ -46,8 +46,16 @@ class ViewBox(widgets.VBox):
         self.fallback = fallback
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        parent = getattr(super(), "_repr_mimebundle_", None)
+        if parent is None:  # ipywidgets 7 (Colab's): the view entry it would display
+            bundle = {"application/vnd.jupyter.widget-view+json": {
+                "version_major": 2, "version_minor": 0, "model_id": self.model_id}}
+        else:
+            bundle = parent(**kwargs) or {}
         return {**bundle, **self.fallback}
+
+    def _ipython_display_(self, **kwargs):  # ipywidgets 7 displays through this
+        display(self._repr_mimebundle_(), raw=True)
 
     def __repr__(self) -> str:  # a terminal prints this, not VBox(children=...)
         return self.fallback["text/plain"]

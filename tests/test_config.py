@@ -78,4 +78,6 @@ def test_device_fallback(monkeypatch):
     assert resolve_device("auto") == torch.device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setenv("LOCAL_RANK", "1")  # the second process of `accelerate launch`
+    assert resolve_device("auto") == torch.device("cuda", 1)
     assert resolve_device("cpu") == torch.device("cpu")

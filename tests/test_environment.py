@@ -43,3 +43,51 @@ def test_ci_runs_the_readme_test_command():
 
 def test_runs_folder_is_ignored():
     assert "runs/" in (PROJECT_ROOT / ".gitignore").read_text().split()
+
+
+RUNTIME_EXEMPT = {"course.py", "student.py"}  # headless runs: the `jupyter` extra
+IMPORT_TO_DIST = {"sklearn": "scikit-learn", "rouge_score": "rouge-score",
+                  "yaml": "pyyaml",
+                  # used directly, installed by the package they belong to
+                  "IPython": "ipywidgets", "pyarrow": "datasets",
+                  "huggingface_hub": "transformers"}
+
+
+def _third_party_imports(sources: list[str]) -> set[str]:
+    import sys
+
+    found = set()
+    for text in sources:
+        statement = r"^\s*(?:import\s+(\w+)|from\s+(\w+)[\w.]*\s+import\b)"
+        for match in re.finditer(statement, text, re.M):
+            found.add(match[1] or match[2])
+    return {IMPORT_TO_DIST.get(m, m) for m in found
+            if m not in sys.stdlib_module_names and m not in ("companion", "google")}
+
+
+def test_runtime_dependencies_are_what_the_notebooks_and_package_import():
+    import json
+
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_name(r) for r in project["dependencies"]}
+    sources = [p.read_text() for p in (PROJECT_ROOT / "companion").glob("*.py")
+               if p.name not in RUNTIME_EXEMPT]
+    for path in (PROJECT_ROOT / "notebooks").glob("*.ipynb"):
+        sources += ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                    if c["cell_type"] == "code"]
+    assert _third_party_imports(sources) == runtime
+    # Colab's own Jupyter stack stays untouched: these live in the `jupyter` extra
+    assert not runtime & {"jupyterlab", "ipykernel", "nbclient", "nbformat"}
+    assert "ipywidgets>=7.6" in project["dependencies"]  # Colab ships ipywidgets 7
+    assert "torch>=2.6" in project["dependencies"]  # transformers 5 refuses older torch
+
+
+def test_a_missing_extra_is_one_line_naming_it():
+    from companion.config import CourseError, import_extra
+
+    try:
+        import_extra("no_such_module_of_the_course", "jupyter")
+    except CourseError as error:
+        assert "'.[jupyter]'" in str(error) and "\n" not in str(error)
+    else:
+        raise AssertionError("no CourseError")

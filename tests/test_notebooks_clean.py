@@ -6,6 +6,7 @@ import re
 import nbformat
 import pytest
 
+from companion.colab import SETUP_CELL
 from companion.config import PROJECT_ROOT
 from companion.student import BEGIN, END
 
@@ -14,14 +15,6 @@ COURSE = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = ["00_setup_and_data", "01_baseline_finetuning", "02_retain_stabilisation",
             "03_negative_finetuning", "04_evaluation", "05_model_capacity",
             "06_sequential_requests", "07_is_it_really_gone"]
-# the first code cell of every notebook, exactly as course_conventions.md gives it
-COLAB_CELL = '''# On Colab only: fetch the course and make its package importable (no-op elsewhere).
-import sys
-if "google.colab" in sys.modules:
-    import subprocess
-    subprocess.run("git clone -q --depth 1 https://github.com/sequential-unlearning/course"
-                   " /content/course && pip install -q -e /content/course", shell=True, check=True)
-    sys.path.insert(0, "/content/course")'''
 LITERAL_STEPS = re.compile(r"\bsteps\s*=\s*\d")
 
 
@@ -70,7 +63,8 @@ def test_has_objectives_run_time_summary_and_the_two_set_up_cells(path):
                    "full", "summary"):
         assert phrase in text, f"{path.name}: no {phrase!r} in its markdown"
     first, second = code_cells(notebook)[:2]
-    assert first.source.strip() == COLAB_CELL
+    assert first.source == SETUP_CELL, \
+        f"{path.name}: run `python -m companion.colab` to rewrite its setup cell"
     assert "profile = load_profile()" in second.source and "set_seed(" in second.source
 
 
