@@ -4,12 +4,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # PyTorch for a laptop without a GPU. On Linux, torch from PyPI is the CUDA build
-# (gigabytes of CUDA libraries); the CPU build comes from PyTorch's own index, so the
-# Makefile asks that index there and only there (macOS and Windows wheels on PyPI are
-# CPU builds). A torch already in .venv is kept. Take the CUDA build on Linux with
+# (gigabytes of CUDA libraries); the CPU build (2.13.0+cpu, which pip ranks above
+# 2.13.0) comes from PyTorch's own index, so the Makefile adds that index there and
+# only there (macOS and Windows wheels on PyPI are CPU builds). PyPI stays the main
+# index for torch's own dependencies, and an unreachable extra index costs seconds,
+# not minutes. A torch already in .venv is kept. Take the CUDA build on Linux with
 # `make TORCH_INDEX=`, another version with `make TORCH=torch==X`.
 TORCH  ?= torch==2.13.0
-TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),--index-url https://download.pytorch.org/whl/cpu)
+TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),--retries 1 --timeout 10 \
+               --extra-index-url https://download.pytorch.org/whl/cpu)
 # Nothing here needs the Hugging Face Hub; without this a hub call hangs ~50 s.
 export HF_HUB_OFFLINE ?= 1
 
