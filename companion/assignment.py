@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
+from .config import CourseError, import_extra
 
-from .config import CourseError
+nbformat = import_extra("nbformat")
 
 CHECK_CALL = re.compile(r"\bcheck_(\w+)\(")
 SCHEMA = 3  # nbgrader's cell metadata schema version

@@ -31,16 +31,17 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
 from .assignment import exercise_cells, mark_exercises, read_notebook
-from .config import RUNS_DIR, CourseError
+from .config import RUNS_DIR, CourseError, import_extra
 from .course import NOTEBOOKS_DIR, course_notebooks
 from .exercises.feedback import STRONGER
 from .gradebook import Grade, write_gradebook
 from .student import student_version
+
+nbformat = import_extra("nbformat")
+NotebookClient = import_extra("nbclient").NotebookClient
+_errors = import_extra("nbclient.exceptions")
+CellTimeoutError, DeadKernelError = _errors.CellTimeoutError, _errors.DeadKernelError
 
 # an answer that reaches into the checkers or the kernel is graded 0 and flagged
 TAMPERING = re.compile(r"exercises|\bcheck_\w+\s*=|sys\.modules|builtins|get_ipython"
