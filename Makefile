@@ -16,7 +16,7 @@ TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),--retries 1 --timeout 10 \
 # Nothing here needs the Hugging Face Hub; without this a hub call hangs ~50 s.
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install lab course test student grade bench clean
+.PHONY: install lab course test test-slow student grade bench clean
 
 install: $(VENV)/.installed
 
@@ -33,8 +33,13 @@ lab: install
 course: install
 	$(BIN)/python -m companion course --profile offline
 
+# The fast tier (unit tests and notebooks 00-03, 06); CI also runs the slow tier
 test: install
-	COURSE_PROFILE=smoke $(BIN)/python -m pytest
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest -m "not slow"
+
+# The slow tier: notebooks 04, 05, 07, grading, two-process runs, a real browser
+test-slow: install
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest -m slow
 
 # Student versions (no solutions) into student/, the folder learners open
 student: install

@@ -12,3 +12,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Tiny models run as fast on one thread, and a busy machine does not thrash
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would only clutter the logs
+
+
+# The lessons that train the most (the oracle, every method, both sizes, the attacks)
+# run in the slow tier: `make test` stays short, `make test-slow` and CI run them.
+SLOW_NOTEBOOKS = {"04_evaluation", "05_model_capacity", "07_is_it_really_gone"}
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if item.path.suffix == ".ipynb" and item.path.stem in SLOW_NOTEBOOKS:
+            item.add_marker(pytest.mark.slow)

@@ -6,15 +6,19 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 
+@pytest.mark.slow  # CI's slow tier (make test-slow)
 def test_every_benchmark_runs_quick(tmp_path):
     import run_all
 
     results = run_all.main(["--quick", "--out-dir", str(tmp_path)])
-    for name in ("train_speed", "eval_speed", "end_to_end", "quality-bundled"):
+    for name in ("train_speed", "eval_speed", "end_to_end", "quality-bundled",
+                 "tradeoff-quick"):
         record = json.loads((tmp_path / f"{name}.json").read_text())
         assert record.get("date") and (record.get("machine") or record.get("cores"))
     speed = json.loads((tmp_path / "train_speed.json").read_text())["results"][0]

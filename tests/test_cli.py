@@ -64,6 +64,7 @@ def test_settings_override_any_profile_field():
         override(profile, ["finetune.steps=many"])
 
 
+@pytest.mark.slow  # CI's slow tier (make test-slow)
 def test_a_setting_on_the_command_line_reaches_the_stage(tmp_path):
     result = run_cli("train", "baseline", "--profile", "smoke", "--out", str(tmp_path),
                      "--finetune.steps=3")

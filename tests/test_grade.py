@@ -11,6 +11,8 @@ from companion.grade import grade_submissions
 from companion.gradebook import Grade, gradebook_table
 from companion.student import make_student_notebooks
 
+pytestmark = pytest.mark.slow  # grading runs whole notebooks: CI's slow tier
+
 SETUP = "00_setup_and_data.ipynb"
 
 

@@ -27,6 +27,7 @@ def _python(code: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # CI's slow tier (make test-slow)
 def test_two_processes_evaluating_into_one_folder_keep_every_stage(tmp_path):
     # each process merges 30 stages into the same report.json, from the same moment
     code = """
@@ -51,6 +52,7 @@ def test_two_processes_evaluating_into_one_folder_keep_every_stage(tmp_path):
     assert not list(tmp_path.glob(".*"))  # no lock or temporary file left
 
 
+@pytest.mark.slow  # CI's slow tier (make test-slow)
 def test_a_stage_being_built_elsewhere_is_neither_rebuilt_nor_overwritten(tmp_path,
                                                                          tokenizer):
     holder = _python(f"""
