@@ -243,6 +243,23 @@ def render_tradeoff(r: dict) -> str:
                              "step", "command", "machine", "date"], rows))
 
 
+def render_stop_rules(r: dict) -> str:
+    """One row per stop rule, and the baseline and oracle as references."""
+    terms = ("forget_regurgitation", "retain_regurgitation", "utility", "mia_auc",
+             "mia_auc_gap", "forget_quality", "forget_loss_gap", "final_score")
+    rows = [[name, "-", "-", *[number(v.get(t)) for t in terms], *stamp(r)]
+            for name, v in r["references"].items()]
+    rows += [[x["rule"], x["steps"], x["stopped"], *[number(x.get(t)) for t in terms],
+              *stamp(r)] for x in r["rules"]]
+    u = r["unlearn"]
+    return (f"Model {r['model']}, seed {r['seed']}: sequential unlearning (lr {u['lr']}, "
+            f"blocks {u['trainable']}, checks every {u['check_every']}, at most "
+            f"{r['steps']} steps) from the same stabilised model under each rule.\n\n"
+            + table(["stage / rule", "steps", "stopped", "forget reg.", "retain reg.",
+                     "utility", "MIA AUC", "AUC gap", "forget quality",
+                     "forget-loss gap", "final", "command", "machine", "date"], rows))
+
+
 def number(value) -> str:
     """A float to 3 decimals; anything else as it is."""
     return f"{value:.3f}" if isinstance(value, float) else str(value)
@@ -269,7 +286,9 @@ def render(out_dir: Path) -> str:
     found += [(f"Quality follow-up: {p.stem} (bench/quality.py, sequential only)",
                p.stem, render_sweep) for p in sorted(out_dir.glob("sweep-*.json"))]
     found += [("Trade-off at matched forgetting (bench/tradeoff.py)", "tradeoff-bundled",
-               render_tradeoff)]
+               render_tradeoff),
+              ("Stop rules against the oracle (bench/stop_rules.py)",
+               "stop-rules-bundled", render_stop_rules)]
     for title, name, fn in found:
         record = load(out_dir, name)
         body = fn(record) if record else "Not run yet."

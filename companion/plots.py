@@ -107,7 +107,7 @@ def tradeoff_curves(curves: pd.DataFrame, oracle=None, save=None) -> plt.Figure:
 
     oracle: (forget regurgitation, retain regurgitation) of exact unlearning.
     """
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(8.5, 5))
     rows = curves.assign(lr=curves["lr"].map(lambda v: f"lr {v:g}"))
     sns.lineplot(data=rows, x="forget_regurgitation", y="retain_regurgitation",
                  hue="method", style="lr", sort=False, marker="o", markersize=4,
@@ -115,7 +115,7 @@ def tradeoff_curves(curves: pd.DataFrame, oracle=None, save=None) -> plt.Figure:
     if oracle is not None:
         ax.scatter(*oracle, marker="*", s=320, c="gold", edgecolors="black", zorder=5,
                    label="oracle (exact unlearning)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05),
            xlabel="forget regurgitation (lower = more forgotten)",
            ylabel="retain regurgitation (higher = more kept)",
