@@ -205,11 +205,29 @@ def _leaves(value, prefix: str = "") -> dict:
     return {prefix.rstrip("."): value}
 
 
+def _defaults(value):
+    """`value` with every config dataclass in it replaced by its class's defaults."""
+    if is_dataclass(value) and not isinstance(value, type):
+        try:
+            return type(value)()
+        except TypeError:  # a dataclass without defaults for every field
+            return value
+    if isinstance(value, dict):
+        return {k: _defaults(v) for k, v in value.items()}
+    return _NOT_A_CONFIG  # model, data, seed...: no default stands in for them
+
+
+_NOT_A_CONFIG = object()
+
+
 def stale_reasons(saved: dict, expected: dict, root=None) -> list[str]:
     """What differs between a stage's saved settings and `expected`: 'key saved -> now'."""
     keys = [k for k in DEPENDS if k in expected]
     now = _leaves(_plain({k: expected[k] for k in keys}))
     then = _leaves(_plain({k: saved.get(k) for k in keys}))
+    # a setting newer than the saved stage was, in effect, at its default then
+    fresh = _leaves(_plain({k: _defaults(expected[k]) for k in keys}))
+    then = {**{k: v for k, v in fresh.items() if v is not _NOT_A_CONFIG}, **then}
     reasons = [f"{k} {then.get(k)!r} -> {v!r}" for k, v in now.items()
                if then.get(k) != v]
     start = saved.get("started_from")

@@ -116,3 +116,17 @@ def test_settings_are_plain_json(tmp_path, tokenizer):
                            {"path": tmp_path, "values": (1.0, math.nan)})
     text = (tmp_path / "kl" / "settings.json").read_text()
     assert json.loads(text)["values"] == [1.0, "nan"]
+
+
+def test_a_stage_older_than_a_setting_counts_as_made_with_its_default():
+    from companion.config import TrainConfig
+    older = {k: v for k, v in vars(TrainConfig()).items() if k != "precision"}
+    saved = {"configs": {"finetune": older}, "seed": 0}
+    assert checkpoints.stale_reasons(saved, {"configs": {"finetune": TrainConfig()},
+                                             "seed": 0}) == []
+    changed = {"configs": {"finetune": TrainConfig(precision="fp32")}, "seed": 0}
+    assert checkpoints.stale_reasons(saved, changed) == [
+        "configs.finetune.precision 'auto' -> 'fp32'"]
+    assert checkpoints.stale_reasons({"configs": saved["configs"]},
+                                     {"configs": {"finetune": TrainConfig()},
+                                      "seed": 0}) == ["seed None -> 0"]
