@@ -238,7 +238,8 @@ def render_tradeoff(r: dict) -> str:
             f"every {r['every']}; no stop rule. Matched forgetting: the oracle's own "
             f"forget regurgitation, {level:.3f} (its retain regurgitation "
             f"{r['oracle']['retain_regurgitation']:.3f}). A method that never forgot "
-            f"that much within the budget shows nan. Figure: `{r.get('figure', '')}`."
+            f"that much within the budget shows nan. Figure: "
+            f"`{r.get('figure', 'bench/tradeoff-bundled.png')}`."
             "\n\n" + table(["method", "lr", "retain reg. at matched forgetting",
                              "step", "command", "machine", "date"], rows))
 

@@ -35,7 +35,8 @@ def _profile_of(args):
     """The profile named by --profile, with every --section.field=value applied."""
     from .config import load_profile, override
 
-    return override(load_profile(args.profile), args.settings)
+    return override(load_profile(args.profile, model=args.model, data=args.data),
+                    args.settings)
 
 
 def _train(args) -> None:
@@ -123,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="run one stage from the previous stage's checkpoint")
     p.add_argument("stage", help="a stage of companion.stages: baseline, oracle, "
-                   "stabilised, sequential, a method name, request-k")
+                   "stabilised, sequential, a method or control name, request-k, or "
+                   "unlearn (with --method)")
     _run_options(p)
     p.add_argument("--method", default=None, help="unlearning method (default: sequential)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing stage")
@@ -140,9 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a checkpoint the official SemEval way")
     p.add_argument("checkpoint", help="a folder saved by the course")
-    p.add_argument("--data", default="bundled")
+    p.add_argument("--data", default=None,
+                   help="bundled, a folder or a hub id (default: the profile's data)")
     p.add_argument("--out", required=True, help="folder for report.json and generations")
-    p.add_argument("--profile", choices=PROFILES, default=None)
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="sizes of the evaluation (default: $COURSE_PROFILE, else auto)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("course", help="execute every notebook in order, headless")

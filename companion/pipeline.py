@@ -22,7 +22,8 @@ from .data import document_id, documents, load_benchmark, load_general, training
 from .evaluate import evaluate_checkpoint, forget_regurgitation
 from .guard import Calibration
 from .models import PRESETS, load_model
-from .stages import N_REQUESTS, path_to, request_number, stage as stage_row
+from .stages import (N_REQUESTS, UNLEARN_STAGES, path_to, request_number,
+                     stage as stage_row)
 from .textloss import document_losses, mean_loss
 from .train import (TrainResult, finetune, fit_context, negative_finetune,
                     stabilise_retain)
@@ -230,6 +231,9 @@ _BUILDERS = {"baseline": _baseline, "oracle": _baseline, "stabilise": _stabilise
 def _stage_name(stage: str, method: str | None) -> str:
     if stage == "unlearn":
         stage = method or "sequential"
+        if stage not in UNLEARN_STAGES:
+            raise CourseError(f"unknown method {stage!r}: choose one of "
+                              f"{', '.join(UNLEARN_STAGES)}")
     elif method not in (None, stage):
         raise CourseError(f"--method goes with the stage 'unlearn': use "
                           f"`train {method}` or `train unlearn --method {method}`")
