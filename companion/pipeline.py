@@ -88,6 +88,13 @@ class Run:
         if self.has(stage) and not overwrite:
             raise CourseError(f"{checkpoints.stage_dir(self.root, stage)} already exists:"
                               " pass overwrite=True (--overwrite) to make it again")
+        missing = [s for s in path_to(stage)[:-1] if not self.has(s)]
+        if missing:  # the command that builds the first of them, in this run's words
+            raise CourseError(
+                f"no {missing[0]!r} checkpoint in {self.root}: build it first with "
+                f"`python -m companion train {missing[0]} --profile {self.profile.name} "
+                f"--model {self.model_name} --out {self.root}` (or run "
+                f"{checkpoints.notebook_for(missing[0])})")
         model, tokenizer, configs, result = _BUILDERS[row.build](self, row)
         forget = training_texts(self.benchmark["forget_train"])
         retain = training_texts(self.benchmark["retain_train"])
