@@ -10,7 +10,6 @@ profile's sequences trains on long documents without an index error.
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest

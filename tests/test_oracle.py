@@ -5,11 +5,11 @@ from dataclasses import replace
 
 import pytest
 import torch
-from toy import write_toy
+from toy import micro_profile, write_toy
 
 import companion.pipeline
 from companion import checkpoints
-from companion.config import (CourseError, TrainConfig, UnlearnConfig, load_profile)
+from companion.config import CourseError
 from companion.data import documents, load_benchmark, training_texts
 from companion.guard import Calibration
 from companion.oracle import forget_quality, oracle_terms, privleak, relative_terms
@@ -22,13 +22,8 @@ def setup(tmp_path_factory):
     """A toy benchmark and model, a micro profile, and its baseline and two oracles."""
     root = tmp_path_factory.mktemp("oracle")
     benchmark = write_toy(root, "model")
-    profile = replace(
-        load_profile("smoke", verbose=False), data=str(root / "data"),
-        max_docs_per_task=None,
-        finetune=TrainConfig(steps=80, batch_size=8, lr=5e-3, max_length=32),
-        stabilise=TrainConfig(steps=4, batch_size=4, lr=1e-3, max_length=32),
-        unlearn=UnlearnConfig(steps=40, batch_size=4, lr=2e-3, max_length=32,
-                              check_every=2, stop_rule="held_out"))
+    profile = micro_profile(root, 80, 4, steps=40, lr=2e-3, check_every=2,
+                            stop_rule="held_out")
     runs = {seed: make_run(profile, str(root / "model"), out=root / f"seed-{seed}",
                            seed=seed, progress=False) for seed in (0, 1)}
     return root, profile, benchmark, runs

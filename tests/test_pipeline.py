@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import pytest
 import torch
-from toy import write_toy
+from toy import micro_profile, write_toy
 
 from companion import checkpoints
-from companion.config import CourseError, TrainConfig, UnlearnConfig, load_profile
+from companion.config import CourseError
 from companion.data import document_id, load_general, training_texts
 from companion.pipeline import (baseline_texts, ensure_stage, method_config,
                                 run_pipeline, run_stage, sequential_requests,
@@ -19,13 +19,8 @@ def setup(tmp_path_factory):
     """A toy benchmark folder, a toy model folder and a tiny profile using both."""
     root = tmp_path_factory.mktemp("pipeline")
     benchmark = write_toy(root, "model")
-    profile = replace(
-        load_profile("smoke", verbose=False), data=str(root / "data"),
-        max_docs_per_task=None,
-        finetune=TrainConfig(steps=60, batch_size=8, lr=5e-3, max_length=32),
-        stabilise=TrainConfig(steps=4, batch_size=4, lr=1e-3, max_length=32),
-        unlearn=UnlearnConfig(steps=6, batch_size=4, lr=1e-3, max_length=32,
-                              check_every=3, stop_regurgitation=None))
+    profile = micro_profile(root, 60, 4, steps=6, lr=1e-3, check_every=3,
+                            stop_regurgitation=None)
     return root, profile, benchmark
 
 

@@ -5,11 +5,10 @@ from dataclasses import replace
 
 import pytest
 from datasets import DatasetDict
-from toy import write_toy
+from toy import micro_profile, write_toy
 
 from companion import checkpoints, study
-from companion.config import (CourseError, EvalConfig, TrainConfig, UnlearnConfig,
-                              load_profile)
+from companion.config import CourseError, EvalConfig
 from companion.data import load_general
 from companion.evaluate import final_score
 
@@ -21,15 +20,10 @@ TASK_TERMS = [f"task/terms/{s}/Task{t}/{k}" for s in ("forget", "retain")
 def toy(tmp_path_factory):
     """A toy benchmark, a toy model folder, a micro profile and a small general set."""
     root = tmp_path_factory.mktemp("study")
-    benchmark = write_toy(root, "toy-model", ending=" by the river.")
-    profile = replace(
-        load_profile("smoke", verbose=False), data=str(root / "data"),
-        max_docs_per_task=None,
-        finetune=TrainConfig(steps=40, batch_size=8, lr=5e-3, max_length=32),
-        stabilise=TrainConfig(steps=3, batch_size=4, lr=1e-3, max_length=32),
-        unlearn=UnlearnConfig(steps=4, batch_size=4, lr=1e-3, max_length=32,
-                              check_every=2, stop_regurgitation=None),
-        eval=EvalConfig(max_new_tokens=8, batch_size=16))
+    write_toy(root, "toy-model", ending=" by the river.")
+    profile = replace(micro_profile(root, 40, 3, steps=4, lr=1e-3, check_every=2,
+                                    stop_regurgitation=None),
+                      eval=EvalConfig(max_new_tokens=8, batch_size=16))
     general = load_general()
     small = DatasetDict({"corpus": general["corpus"].select(range(4)),
                          "probe": general["probe"].select(range(4)),

@@ -1,11 +1,13 @@
 """A toy benchmark and a toy model folder, shared by the end-to-end tests."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from datasets import Dataset, DatasetDict
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from companion.config import TrainConfig, UnlearnConfig, load_profile
 from companion.data import COLUMNS, load_benchmark, write_jsonl_layout
 from companion.models import save_model, train_tokenizer
 from companion.pipeline import baseline_texts
@@ -45,3 +47,17 @@ def write_toy(root: Path, model_name: str, ending: str = "."):
         bos_token_id=0, eos_token_id=0, pad_token_id=0))
     save_model(model, tokenizer, root / model_name)
     return benchmark
+
+
+def micro_profile(root: Path, finetune_steps: int, stabilise_steps: int, **unlearn):
+    """The smoke profile on the toy data in root, with micro budgets (seconds).
+
+    unlearn: UnlearnConfig fields beyond batch 4 and max_length 32.
+    """
+    return replace(
+        load_profile("smoke", verbose=False), data=str(root / "data"),
+        max_docs_per_task=None,
+        finetune=TrainConfig(steps=finetune_steps, batch_size=8, lr=5e-3, max_length=32),
+        stabilise=TrainConfig(steps=stabilise_steps, batch_size=4, lr=1e-3,
+                              max_length=32),
+        unlearn=UnlearnConfig(batch_size=4, max_length=32, **unlearn))
