@@ -20,7 +20,7 @@ from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfi
                      load_profile, run_dir, set_seed, with_overrides)
 from .data import document_id, documents, load_benchmark, load_general, training_texts
 from .evaluate import evaluate_checkpoint, forget_regurgitation
-from .guard import Calibration
+from .guard import CHECK_TEXTS, Calibration
 from .models import PRESETS, load_model
 from .stages import (N_REQUESTS, UNLEARN_STAGES, path_to, request_number,
                      stage as stage_row)
@@ -197,7 +197,7 @@ def calibration(run: Run, forget_items: Dataset, config: UnlearnConfig):
         held_out = list(documents(run.benchmark["retain_validation"])["document"])
         return Calibration(forget, held_out=held_out)
     oracle, tokenizer = run.ensure("oracle")
-    level = document_losses(oracle, tokenizer, forget[:64],
+    level = document_losses(oracle, tokenizer, forget[:CHECK_TEXTS],
                             batch_size=config.batch_size).mean()
     return Calibration(forget, level=float(level))
 
@@ -219,7 +219,8 @@ def _stabilise(run: Run, row):
     return model, tokenizer, {"stabilise": run.profile.stabilise}, result
 
 
-def _unlearn(run: Run, row):
+def unlearn_stage(run: Run, row):
+    """(model, tokenizer, configs, result) of an unlearning row, trained, not saved."""
     model, tokenizer = checkpoints.load_stage(run.root, row.after, run.device)
     config, items = method_config(run.profile, row.name), run.benchmark["forget_train"]
     result = negative_finetune(
@@ -232,7 +233,7 @@ def _unlearn(run: Run, row):
 
 
 _BUILDERS = {"baseline": _baseline, "oracle": _baseline, "stabilise": _stabilise,
-             "unlearn": _unlearn}
+             "unlearn": unlearn_stage}
 
 
 def _stage_name(stage: str, method: str | None) -> str:

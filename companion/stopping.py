@@ -13,14 +13,12 @@ from dataclasses import replace
 
 import pandas as pd
 
-from . import checkpoints
-from .data import load_general, training_texts
+from .data import load_general
 from .evaluate import evaluate_model
 from .membership import membership
 from .oracle import read_oracle_losses
-from .pipeline import Run, calibration, make_monitor, method_config
+from .pipeline import Run, unlearn_stage
 from .stages import stage as stage_row
-from .train import negative_finetune
 
 COLUMNS = ["rule", "steps", "stopped", "forget_regurgitation", "retain_regurgitation",
            "utility", "mia_auc", "oracle_mia_auc", "mia_auc_gap", "forget_quality",
@@ -41,18 +39,14 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
         model, tokenizer = run.ensure("oracle")
         oracle = membership(model, tokenizer, run.benchmark,
                             run.profile.eval.batch_size)[1]
-    start = stage_row(stage).after
-    run.ensure(start)
+    row = stage_row(stage)
+    run.ensure(row.after)
     rows, general = [], load_general()
     for rule in rules:
-        model, tokenizer = checkpoints.load_stage(run.root, start, run.device)
-        config = replace(method_config(run.profile, stage), stop_rule=rule)
-        items = run.benchmark["forget_train"]
-        result = negative_finetune(
-            model, tokenizer, training_texts(items),
-            training_texts(run.benchmark["retain_train"]), config,
-            monitor=make_monitor(tokenizer, items, config, run.profile.eval),
-            seed=run.seed, progress=False, calibration=calibration(run, items, config))
+        unlearn = replace(run.profile.unlearn, stop_rule=rule)
+        variant = replace(run, profile=replace(run.profile, unlearn=unlearn),
+                          progress=False)
+        model, tokenizer, _, result = unlearn_stage(variant, row)
         terms = evaluate_model(model, tokenizer, run.benchmark, run.profile.eval,
                                stage=f"{stage} ({rule})", general=general,
                                oracle=oracle, progress=False)
