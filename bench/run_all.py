@@ -59,7 +59,8 @@ def run_eval_speed(out_dir: Path, quick: bool) -> None:
     """bench/eval_speed.py (not ours: it takes sys.argv and writes a fixed OUT)."""
     import eval_speed
     argv, out = sys.argv, eval_speed.OUT
-    sys.argv = ["bench/eval_speed.py"] + (["--items", "4", "--max-new-tokens", "4"]
+    sys.argv = ["bench/eval_speed.py"] + (["--model", "random", "--items", "4",
+                                           "--max-new-tokens", "4", "--repeats", "1"]
                                           if quick else [])
     eval_speed.OUT = out_dir / "eval_speed.json"  # quick never replaces real results
     try:

@@ -14,8 +14,9 @@ Every statistic here is oriented so that *higher means member*; `attack_auc`
 is then the AUC of telling members (forget_train documents) from non-members
 (forget_validation documents). 0.5 is chance. An attack counts only by how much
 further from 0.5 it gets on an unlearned model than on the oracle, which never
-saw either set. The reference attack needs a second model: an oracle trained with
-another seed (the oracle against itself would give 0.5 by construction).
+saw either set. The reference attack needs a second model that never saw the
+forget set: notebook 07 uses the smaller preset's oracle, as Carlini et al. used a
+smaller model of the same family (the oracle against itself gives 0.5 by construction).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def attack_scores(model, tokenizer, texts: list[str], reference=None, k: float =
                   batch_size: int = 8) -> pd.DataFrame:
     """One row per text, one higher-is-member column per attack (see the top).
 
-    reference: a second model (an oracle with another seed) for the reference
+    reference: a second model (an oracle of another size or seed) for the reference
     attack; without it that column is left out.
     """
     stats = token_stats(model, tokenizer, texts, batch_size)

@@ -44,7 +44,10 @@ class TrainConfig:
     grad_accum: int = 1  # micro-batches per optimiser step
     clip_norm: float = 1.0  # gradient-norm clipping
     weight_decay: float = 0.0  # AdamW weight decay
-    warmup_steps: int = 0  # linear warm-up, then constant
+    warmup_steps: int = 0  # linear warm-up, then the schedule
+    # after warm-up: "constant", or "cosine" (decays to 0 at `steps`); transformers'
+    # get_scheduler names (constant_with_warmup, cosine)
+    schedule: str = "constant"
     log_every: int = 10  # record the loss every k steps
     precision: str = "auto"  # "auto": bf16 / fp16 on CUDA as it allows, fp32 on CPU
 
@@ -214,6 +217,8 @@ def load_profile(name: str | None = None, verbose: bool = True,
     `model` (a preset, a hub id or a local folder) and `data` (bundled, a folder or
     a hub id) replace the profile's own; without them `COURSE_MODEL` and
     `COURSE_DATA` do, so a notebook uses any model or data without being edited.
+    `COURSE_SETTINGS` changes any other setting the way `override` does, settings
+    separated by spaces: COURSE_SETTINGS="seeds=0,1,2 unlearn.lr=1e-4".
     """
     name = (name or os.environ.get("COURSE_PROFILE") or "auto").strip().lower()
     if name not in PROFILES:
@@ -229,8 +234,11 @@ def load_profile(name: str | None = None, verbose: bool = True,
     changes = {key: given[key] or os.environ.get(variable, "").strip() or None
                for key, variable in OVERRIDES.items()}
     profile = with_overrides(profile, **changes)
+    settings = os.environ.get("COURSE_SETTINGS", "").split()
+    profile = override(profile, settings)
     if verbose:
-        print(f"Using {profile}")
+        changed = f"; COURSE_SETTINGS: {' '.join(settings)}" if settings else ""
+        print(f"Using {profile}{changed}")
     return profile
 
 

@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
+from transformers import get_scheduler
 
 from .accelerated import (agree, backward, clip_gradients, make_accelerator,
                           mean_over_processes, my_share, overflowed, syncing)
@@ -127,6 +128,24 @@ def fit_context(config: TrainConfig, model, tokenizer) -> TrainConfig:
     return replace(config, max_length=min(config.max_length, limit))
 
 
+SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine"}
+
+
+def lr_schedule(optimizer, config: TrainConfig):
+    """The learning-rate schedule of `config`: transformers' `get_scheduler`.
+
+    Linear warm-up over `config.warmup_steps`, then "constant" (the peak
+    `config.lr` until the end) or "cosine" (half a cosine from the peak to 0 at
+    `config.steps`; Loshchilov & Hutter 2017). Stepped once per optimiser step.
+    """
+    if config.schedule not in SCHEDULES:
+        raise CourseError(f"unknown schedule {config.schedule!r}: choose one of "
+                          f"{', '.join(SCHEDULES)}")
+    return get_scheduler(SCHEDULES[config.schedule], optimizer,
+                         num_warmup_steps=config.warmup_steps,
+                         num_training_steps=config.steps)
+
+
 def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
                guard: Callable | None = None, progress: bool = True,
                desc: str = "training") -> TrainResult:
@@ -134,7 +153,7 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
 
     Only parameters with requires_grad move. `guard(step, record) -> message |
     None` is asked after every step; a message stops training (see `Guard`).
-    Warm-up is linear over `warmup_steps`, then the learning rate stays constant.
+    Warm-up is linear over `warmup_steps`, then `config.schedule` (lr_schedule).
     accelerate places the model and picks its precision; under `accelerate
     launch` the processes share each batch (data parallel) and the main
     process's guard decides for all (companion.accelerated).
@@ -146,9 +165,7 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
     fused = True if accelerator.device.type in ("cpu", "cuda") else None
     optimizer = torch.optim.AdamW(params, config.lr, weight_decay=config.weight_decay,
                                   fused=fused)
-    warmup = max(config.warmup_steps, 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                                 lambda s: min(1, (s + 1) / warmup))
+    schedule = lr_schedule(optimizer, config)
     optimizer = accelerator.prepare(optimizer)  # fp16: stepped through the scaler
     guard = guard or stop_on_nonfinite
     history, stopped, step, start = [], "max steps", 0, time.perf_counter()

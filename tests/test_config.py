@@ -81,3 +81,13 @@ def test_device_fallback(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")  # the second process of `accelerate launch`
     assert resolve_device("auto") == torch.device("cuda", 1)
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_course_settings_change_the_profile_notebooks_read(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_SETTINGS", "seeds=0,1,2 unlearn.lr=1e-4")
+    profile = config.load_profile("offline")
+    assert profile.seeds == (0, 1, 2) and profile.unlearn.lr == 1e-4
+    assert "COURSE_SETTINGS: seeds=0,1,2 unlearn.lr=1e-4" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_SETTINGS", "unlearn.speed=3")
+    with pytest.raises(config.CourseError, match="no setting 'unlearn.speed'"):
+        config.load_profile("offline")
