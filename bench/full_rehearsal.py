@@ -1,6 +1,7 @@
 """The `full` profile's code path, end to end, on a CPU: a rehearsal for Colab.
 
     .venv/bin/python bench/full_rehearsal.py [--architecture gpt2|olmo|olmo2]
+                                             [--profile full|workshop]
 
 Pretrained GPT-2 and a GPU are not needed to find out whether the `full` profile's
 code runs: a tiny randomly initialised model of the same family (GPT-2's config
@@ -33,9 +34,10 @@ OUT = BENCH_DIR / "full_rehearsal.json"
 SEMEVAL = "../shared/semeval25"  # the four official parquet files, beside the project
 
 
-def rehearsal_profile(model: str, data: str) -> Profile:
-    """The full profile on `model` and `data`, with a few steps and items per stage."""
-    full = load_profile("full", model=model, data=data)
+def rehearsal_profile(model: str, data: str, name: str = "full") -> Profile:
+    """The `name` profile (full or workshop) on `model` and `data`, with a few steps
+    and items per stage."""
+    full = load_profile(name, model=model, data=data)
     return replace(
         full, max_docs_per_task=1,
         finetune=replace(full.finetune, steps=3, warmup_steps=1),
@@ -45,17 +47,17 @@ def rehearsal_profile(model: str, data: str) -> Profile:
         eval=replace(full.eval, max_items=3))
 
 
-def rehearse(model: str, data: str, out: Path) -> dict:
-    """Run the pipeline under the rehearsal profile; seconds and scores per stage."""
+def rehearse(model: str, data: str, out: Path, name: str = "full") -> dict:
+    """Run the pipeline under the rehearsal of profile `name`; seconds and scores."""
     start = time.perf_counter()
     folder = data if data == "bundled" else str(PROJECT_ROOT / data)
-    scores = run_pipeline(rehearsal_profile(model, folder), out=out)
+    scores = run_pipeline(rehearsal_profile(model, folder, name), out=out)
     stages = {}
     for stage, terms in scores.items():
         result = json.loads((out / stage / "settings.json").read_text())["result"]
         stages[stage] = {"steps": result["steps"], "seconds": result["seconds"],
                          "final_score": terms.get("final_score")}
-    return {"data": data, "stages": stages, "report": (out / "report.json").exists(),
+    return {"profile": name, "data": data, "stages": stages, "report": (out / "report.json").exists(),
             "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--architecture", default="gpt2",
                         choices=("gpt2", "olmo", "olmo2"))
+    parser.add_argument("--profile", default="full", choices=("full", "workshop"))
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     runs = []
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = str(save_random_model(Path(tmp) / f"random-{args.architecture}",
                                       args.architecture))
         for k, data in enumerate(sources()):
-            runs.append(rehearse(model, data, Path(tmp) / f"run-{k}"))
+            runs.append(rehearse(model, data, Path(tmp) / f"run-{k}", args.profile))
             print(json.dumps(runs[-1]))
     record = {"architecture": args.architecture, "runs": runs,
               "all_ok": all(r["report"] for r in runs)}

@@ -11,7 +11,9 @@ the loop is the same. Here live the few decisions around it:
     the same optimiser steps as a run on one;
   - `mean_over_processes` and `agree`: logged numbers are averaged over processes,
     and a stop decided by the main process's guard reaches every process;
-  - `is_main_process`: only the main process writes checkpoints and reports.
+  - `is_main_process`: only the main process writes checkpoints and reports;
+  - `full_state_dict`: under FSDP no process holds the whole model, so every
+    process gathers it before process 0 writes a checkpoint.
 """
 
 from __future__ import annotations
@@ -153,3 +155,31 @@ def is_main_process() -> bool:
 def wait_for_everyone() -> None:
     """A barrier: every launched process waits here for the others (no-op alone)."""
     PartialState().wait_for_everyone()
+
+
+def is_sharded(model) -> bool:
+    """True when FSDP has sharded `model` (DTensor parameters, or FSDP-1 wrappers)."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in model.parameters()) or any(
+        isinstance(m, FullyShardedDataParallel) for m in model.modules())
+
+
+def full_state_dict(model) -> dict | None:
+    """The whole model's weights gathered from its FSDP shards; None if not sharded.
+
+    A collective: under FSDP every process must call it. Process 0 receives
+    {name: full CPU tensor}, the others an empty dict. It is the call accelerate's
+    `Accelerator.get_state_dict` makes for FSDP-2 (torch.distributed.checkpoint's
+    `get_model_state_dict` with full_state_dict=True, cpu_offload=True), which also
+    handles FSDP-1's FULL_STATE_DICT (configs/accelerate_fsdp.yaml), without needing
+    the Accelerator that trained the model.
+    """
+    if not is_sharded(model):
+        return None
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions,
+                                                         get_model_state_dict)
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_model_state_dict(model, options=options)

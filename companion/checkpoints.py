@@ -33,7 +33,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from . import locks, models
-from .accelerated import is_main_process, wait_for_everyone
+from .accelerated import full_state_dict, is_main_process, wait_for_everyone
 from .config import RUNS_DIR, CourseError
 from .stages import notebook_for
 
@@ -104,18 +104,23 @@ def save_stage(root: str | Path, stage: str, model, tokenizer, settings: dict,
 
     An incomplete folder of that name is set aside (see the top). settings.json
     gets the stage's `id` and, when settings name `started_from`, that stage's id.
-    Under `accelerate launch`, process 0 writes and the others wait until it is done.
+    Under `accelerate launch`, process 0 writes and the others wait until it is done;
+    a model sharded by FSDP is first gathered by every process (full_state_dict).
     """
+    weights = full_state_dict(model)  # None unless sharded; a collective under FSDP
     if not is_main_process():
         wait_for_everyone()
         return stage_dir(root, stage)
     try:
-        return _write_stage(root, stage, model, tokenizer, settings, history, overwrite)
+        return _write_stage(root, stage, (model, weights), tokenizer, settings, history,
+                            overwrite)
     finally:
         wait_for_everyone()
 
 
-def _write_stage(root, stage, model, tokenizer, settings, history, overwrite) -> Path:
+def _write_stage(root, stage, model_weights, tokenizer, settings, history,
+                 overwrite) -> Path:
+    model, weights = model_weights
     final = stage_dir(root, stage)
     with building(root, stage, wait=False):
         if has_stage(root, stage) and not overwrite:
@@ -126,7 +131,7 @@ def _write_stage(root, stage, model, tokenizer, settings, history, overwrite) ->
         tmp = final.with_name(f".{stage}.tmp-{locks.HOST}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            models.save_model(model, tokenizer, tmp)  # refuses NaN/inf weights
+            models.save_model(model, tokenizer, tmp, weights)  # refuses NaN/inf
             _write_json(tmp / "history.json", history or {"history": [], "checks": []})
             settings = {"stage": stage, "saved": time.strftime("%Y-%m-%d %H:%M:%S"),
                         "id": uuid.uuid4().hex, **settings,

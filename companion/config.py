@@ -2,8 +2,9 @@
 
 A *profile* decides how big everything is: `smoke` (seconds, for CI), `offline`
 (the embedded default: minutes on a laptop CPU, no network), `full` (pretrained
-GPT-2 and hub data, for Colab and GPUs) and `auto` (full where a GPU and the hub
-are there, else offline). A notebook reads its profile once, at the top; every
+GPT-2 and hub data, for Colab and GPUs), `workshop` (full cut to fit each
+notebook in a 20-minute slot on a Colab T4) and `auto` (full where a GPU and the
+hub are there, else offline). A notebook reads its profile once, at the top; every
 step count and size below comes from it.
 """
 
@@ -26,7 +27,7 @@ RUNS_DIR = Path(os.environ.get("COURSE_RUNS_DIR", PROJECT_ROOT / "runs"))
 CACHE_DIR = RUNS_DIR / "cache"
 
 HUB_DATASET = "llmunlearningsemeval2025organization/semeval25-unlearning-dataset-public"
-PROFILES = ("smoke", "offline", "full", "auto")
+PROFILES = ("smoke", "offline", "full", "auto", "workshop")
 
 
 class CourseError(ValueError):
@@ -174,7 +175,17 @@ def _full(reason: str) -> Profile:
     )
 
 
-_BUILDERS = {"smoke": _smoke, "offline": _offline, "full": _full}
+def _workshop(reason: str) -> Profile:
+    """`full` cut to fit each notebook in a 20-minute slot on a T4 (an estimate:
+    bench/full_timing.py): 12 documents per task, one seed, steps scaled to them."""
+    full = _full(reason)
+    return replace(full, name="workshop", max_docs_per_task=12, seeds=(0,),
+                   finetune=replace(full.finetune, steps=150, warmup_steps=15),
+                   stabilise=replace(full.stabilise, steps=20),
+                   unlearn=replace(full.unlearn, steps=40, check_every=5))
+
+
+_BUILDERS = {"smoke": _smoke, "offline": _offline, "full": _full, "workshop": _workshop}
 
 
 def hub_reachable(timeout: float = 3.0, host: str = "huggingface.co") -> bool:

@@ -165,12 +165,18 @@ def _from_hub(name: str):
         ) from None
 
 
-def save_model(model, tokenizer, folder: str | Path) -> Path:
-    """Save weights (safetensors), config and tokenizer with `save_pretrained`."""
+def save_model(model, tokenizer, folder: str | Path, state_dict: dict | None = None
+               ) -> Path:
+    """Save weights (safetensors), config and tokenizer with `save_pretrained`.
+
+    state_dict: the weights to write instead of the model's own (an FSDP model's
+    gathered full state dict, companion.accelerated.full_state_dict).
+    """
     folder = Path(folder)
-    if any(torch.isnan(p).any() or torch.isinf(p).any() for p in model.parameters()):
+    tensors = model.parameters() if state_dict is None else state_dict.values()
+    if any(not torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
         raise CourseError(f"refusing to save NaN/inf weights to {folder}: the run diverged")
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -66,7 +66,7 @@ def test_an_interrupted_write_leaves_the_previous_checkpoint_intact(
     checkpoints.save_stage(tmp_path, "npo", first, tokenizer, {"seed": 0})
     stage = "npo" if overwrite else "kl"  # replace it, or add a stage beside it
 
-    def crash(model, tok, folder):
+    def crash(model, tok, folder, state_dict=None):
         folder.mkdir(parents=True)
         (folder / "model.safetensors").write_bytes(b"half a file")
         raise KeyboardInterrupt
