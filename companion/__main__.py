@@ -122,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="bundled, a folder of SemEval files, or a hub id")
     p.set_defaults(func=_data)
 
-    p = sub.add_parser("train", help="run one stage from the previous stage's checkpoint")
+    settings = ("any setting of the profile as --section.field=value, e.g. "
+                "--unlearn.lr=1e-4 --finetune.steps=600 (COURSE_SETTINGS does the same "
+                "for notebooks)")
+    p = sub.add_parser("train", help="run one stage from the previous stage's checkpoint",
+                       epilog=settings)
     p.add_argument("stage", help="a stage of companion.stages: baseline, oracle, "
                    "stabilised, sequential, a method or control name, request-k, or "
                    "unlearn (with --method)")
@@ -131,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing stage")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("pipeline", help="baseline, stabilise, unlearn and evaluate")
+    p = sub.add_parser("pipeline", help="baseline, stabilise, unlearn and evaluate",
+                       epilog=settings)
     _run_options(p)
     p.add_argument("--method", default="sequential",
                    help="sequential, gradient_ascent, gradient_difference, kl or npo")

@@ -150,7 +150,8 @@ def _smoke(reason: str) -> Profile:
 def _offline(reason: str) -> Profile:
     return Profile(
         name="offline", reason=reason, model="tiny-gpt2", small_model="tiny-distilgpt2",
-        data="bundled", max_docs_per_task=None, seeds=(0, 1),  # bench/quality.py: 3
+        # one seed keeps notebook 05 to minutes; bench/quality.py repeats with three
+        data="bundled", max_docs_per_task=None, seeds=(0,),
         finetune=TrainConfig(steps=1500, batch_size=32, lr=1e-3, warmup_steps=50),
         stabilise=TrainConfig(steps=200, batch_size=16, lr=3e-4),
         unlearn=UnlearnConfig(steps=80, batch_size=16, lr=2e-4, check_every=5,

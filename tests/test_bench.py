@@ -25,6 +25,9 @@ def test_every_benchmark_runs_quick(tmp_path):
     assert speed["companion_tokens_per_s"] > 0 and speed["trainer_tokens_per_s"] > 0
     e2e = json.loads((tmp_path / "end_to_end.json").read_text())["profiles"][0]
     assert e2e["all_ok"] and e2e["peak_rss_mib"] > 0
+    # the tree (runner + kernel) holds about as much as its largest process or more
+    # (sampled every 0.2 s, so a short spike of one process may be missed)
+    assert e2e["peak_tree_rss_mib"] >= 0.9 * e2e["peak_rss_mib"] > 0
     quality = json.loads((tmp_path / "quality-bundled.json").read_text())
     stages = set(quality["summary"]["tiny-gpt2"])
     assert {"baseline", "stabilised", "sequential"} <= stages
@@ -82,3 +85,18 @@ def test_a_profile_measured_alone_keeps_the_others_with_their_own_stamp(tmp_path
     assert "2026-02-02" in next(line for line in text.splitlines()
                                 if line.startswith("| smoke"))
     assert end_to_end.earlier_profiles(tmp_path / "absent.json") == []
+
+
+def test_each_notebook_is_compared_with_the_previous_record():
+    import end_to_end
+
+    before = {"date": "2026-01-01", "total_seconds": 30.0, "peak_tree_rss_mib": 900.0,
+              "notebooks": [{"notebook": "01_a", "seconds": 20.0},
+                            {"notebook": "02_b", "seconds": 10.0}]}
+    now = {"total_seconds": 15.0, "notebooks": [{"notebook": "01_a", "seconds": 5.0},
+                                                {"notebook": "02_b", "seconds": 10.0},
+                                                {"notebook": "03_new", "seconds": 0.0}]}
+    result = end_to_end.with_ratios(now, before)
+    assert [r.get("ratio") for r in result["notebooks"]] == [4.0, 1.0, None]
+    assert result["total_ratio"] == 2.0 and result["before"]["total_seconds"] == 30.0
+    assert end_to_end.with_ratios({"notebooks": []}, None) == {"notebooks": []}
