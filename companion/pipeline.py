@@ -17,11 +17,12 @@ from datasets import Dataset
 from . import checkpoints
 from .accelerated import is_main_process
 from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfig,
-                     load_profile, run_dir, set_seed, with_overrides)
+                     load_profile, run_dir, with_overrides)
 from .data import document_id, documents, load_benchmark, load_general, training_texts
 from .evaluate import evaluate_checkpoint, forget_regurgitation
 from .guard import CHECK_TEXTS, Calibration
 from .models import PRESETS, load_model
+from .runtime import set_seed
 from .stages import (N_REQUESTS, UNLEARN_STAGES, path_to, request_number,
                      stage as stage_row)
 from .textloss import document_losses, mean_loss

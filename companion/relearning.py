@@ -23,7 +23,8 @@ import random
 import pandas as pd
 from datasets import Dataset
 
-from .config import AttackConfig, CourseError, EvalConfig, set_seed
+from .config import AttackConfig, CourseError, EvalConfig
+from .runtime import set_seed
 from .data import document_id, documents, training_texts
 from .evaluate import forget_regurgitation
 from .membership import mia_score

@@ -24,9 +24,10 @@ from transformers import get_scheduler
 
 from .accelerated import (agree, backward, clip_gradients, make_accelerator,
                           mean_over_processes, my_share, overflowed, syncing)
-from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
+from .config import CourseError, TrainConfig, UnlearnConfig
 from .guard import Calibration, Guard, stop_on_nonfinite
 from .methods import get_method
+from .runtime import set_seed
 from .textloss import collate, encode, padding_id, token_nll
 
 
