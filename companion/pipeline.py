@@ -2,8 +2,9 @@
 
 `Run` is the one handle on a run (profile, model, data, folder, seed; the
 benchmark loaded once): `run.ensure(stage)` loads a saved stage or builds it and
-whatever it starts from, `run.build(stage)` trains it. Which stage starts from
-which, and who makes it, is the table in companion.stages.
+whatever it starts from, `run.build(stage)` trains it, `run.requests(n)` unlearns n
+erasure requests one after another. Which stage starts from which, and who makes
+it, is the table in companion.stages.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from . import checkpoints
 from .accelerated import is_main_process
 from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfig,
                      load_profile, run_dir, with_overrides)
-from .data import document_id, documents, load_benchmark, load_general, training_texts
+from .data import (document_id, documents, load_benchmark, load_general,
+                   split_requests, training_texts)
 from .evaluate import evaluate_checkpoint, forget_regurgitation
 from .guard import CHECK_TEXTS, Calibration
 from .models import PRESETS, load_model
@@ -84,8 +86,11 @@ class Run:
 
     def _build(self, stage: str, overwrite: bool):
         row = stage_row(stage)
-        if row.build == "requests":
-            return _run_requests(self, request_number(stage), overwrite=overwrite)
+        if row.build == "requests":  # request-k is built with request-1..n
+            if not 1 <= (k := request_number(stage)) <= self.n_requests:
+                raise CourseError(f"request-{k} is not among request-1..request-"
+                                  f"{self.n_requests}: pass n_requests")
+            return _run_requests(self, overwrite=overwrite)
         if self.has(stage) and not overwrite:
             raise CourseError(f"{checkpoints.stage_dir(self.root, stage)} already exists:"
                               " pass overwrite=True (--overwrite) to make it again")
@@ -110,6 +115,19 @@ class Run:
               f"{result.seconds:.1f} s; forget loss {losses['forget_loss']:.3f}, "
               f"retain loss {losses['retain_loss']:.3f}")
         return result
+
+
+    def requests(self, n: int | None = None, *, overwrite: bool = False):
+        """request-1..n (default n_requests), from the saved baseline: list[TrainResult].
+
+        The forget set is cut into `n` erasure requests (split_requests), each
+        unlearnt in turn (stabilised, then sequential ascent) and saved as
+        request-k; `run.ensure("request-k")` loads them, building them if missing.
+        """
+        if n is not None and n != self.n_requests:
+            return replace(self, n_requests=n).requests(overwrite=overwrite)
+        with checkpoints.building(self.root, _lock_name("request-1"), wait=False):
+            return _run_requests(self, overwrite=overwrite)
 
 
 def _lock_name(stage: str) -> str:
@@ -300,7 +318,7 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
         stages.insert(1, "oracle")
     for stage in stages:
         if run.has(stage):
-            _check_reusable(run, stage)
+            checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))
             print(f"{stage}: reusing {checkpoints.stage_dir(run.root, stage)}")
         else:
             run.build(stage)
@@ -311,23 +329,7 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
                                        run.root, run.profile) for stage in judged}
 
 
-def _check_reusable(run: Run, stage: str) -> None:
-    checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))
-
-
 # ---------------------------------------------------------------- erasure requests
-
-
-def split_requests(forget_dataset: Dataset, n: int) -> list[Dataset]:
-    """The forget set cut into `n` requests of whole documents, in document order."""
-    docs = list(dict.fromkeys(document_id(i) for i in forget_dataset["id"]))
-    if not 1 <= n <= len(docs):
-        raise CourseError(f"cannot split {len(docs)} documents into {n} requests: "
-                          f"choose n between 1 and {len(docs)}")
-    group = {doc: k * n // len(docs) for k, doc in enumerate(docs)}  # near-equal
-    rows = [group[document_id(i)] for i in forget_dataset["id"]]
-    return [forget_dataset.select([j for j, g in enumerate(rows) if g == k])
-            for k in range(n)]
 
 
 def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Dataset,
@@ -373,12 +375,9 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
     return results
 
 
-def _run_requests(run: Run, k: int, *, overwrite: bool = False):
-    """request-1..n from the baseline (the chain that holds request-k)."""
+def _run_requests(run: Run, *, overwrite: bool = False) -> list[TrainResult]:
+    """request-1..run.n_requests from the baseline (Run.requests; lock held)."""
     n = run.n_requests
-    if not 1 <= k <= n:
-        raise CourseError(f"request-{k} is not among request-1..request-{n}: "
-                          "pass n_requests")
     existing = [f"request-{i}" for i in range(1, n + 1) if run.has(f"request-{i}")]
     if existing and not overwrite:
         raise CourseError(f"{checkpoints.stage_dir(run.root, existing[0])} already "

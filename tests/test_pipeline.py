@@ -9,9 +9,9 @@ from toy import micro_profile, write_toy
 from companion import checkpoints
 from companion.config import CourseError
 from companion.data import document_id, load_general, training_texts
-from companion.pipeline import (baseline_texts, ensure_stage, method_config,
-                                run_pipeline, run_stage, sequential_requests,
-                                split_requests)
+from companion.pipeline import (baseline_texts, ensure_stage, make_run,
+                                method_config, run_pipeline, run_stage,
+                                sequential_requests, split_requests)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,28 @@ def test_sequential_requests_save_one_checkpoint_per_request(setup, tmp_path):
     second = checkpoints.read_settings(tmp_path, "request-2")
     assert second["request"] == 2 and second["documents"] == 3
     assert second["stabilise"]["steps"] == profile.stabilise.steps
+
+
+def test_run_requests_builds_each_request_and_ensure_loads_them(setup, tmp_path):
+    root, profile, _ = setup
+    run = make_run(profile, str(root / "model"), out=tmp_path, progress=False)
+    with pytest.raises(CourseError, match="no 'baseline' checkpoint"):
+        run.requests(2)
+    run.build("baseline")
+    results = run.requests(2)
+    assert len(results) == 2 and not run.has("request-3")
+    assert checkpoints.read_settings(tmp_path, "request-2")["n_requests"] == 2
+    with pytest.raises(CourseError, match="request-1.* already exists"):
+        run.requests(2)
+    saved = (tmp_path / "request-2" / "settings.json").read_text()
+    ensure_stage(profile, "request-2", str(root / "model"), out=tmp_path,
+                 n_requests=2)  # loaded, not rebuilt
+    assert (tmp_path / "request-2" / "settings.json").read_text() == saved
+    with pytest.raises(CourseError, match="other settings.*n_requests 2 -> 3"):
+        ensure_stage(profile, "request-2", str(root / "model"), out=tmp_path)
+    with pytest.raises(CourseError, match="request-3 is not among request-1..request-2"):
+        make_run(profile, str(root / "model"), out=tmp_path, n_requests=2).build(
+            "request-3")
 
 
 def test_baseline_texts_add_general_text_only_for_presets(setup):
