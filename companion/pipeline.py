@@ -17,21 +17,20 @@ from datasets import Dataset
 
 from . import checkpoints
 from .accelerated import is_main_process
-from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfig,
-                     load_profile, run_dir, with_overrides)
-from .data import (document_id, documents, load_benchmark, load_general,
-                   split_requests, training_texts)
-from .evaluate import evaluate_checkpoint, forget_regurgitation
-from .guard import CHECK_TEXTS, Calibration
+from .config import (CourseError, Profile, UnlearnConfig, load_profile, run_dir,
+                     with_overrides)
+from .data import documents, load_benchmark, load_general, split_requests, training_texts
+from .erasure import sequential_requests
+from .evaluate import evaluate_checkpoint
+from .guard import CHECK_TEXTS, Calibration, make_monitor
+from .methods import get_method, with_params
 from .models import PRESETS, load_model
 from .runtime import set_seed
 from .stages import (N_REQUESTS, UNLEARN_STAGES, path_to, request_number,
                      stage as stage_row)
-from .textloss import document_losses, mean_loss
-from .train import (TrainResult, finetune, fit_context, negative_finetune,
-                    stabilise_retain)
-
-MONITOR_ITEMS = 32  # forget sc items generated at each stopping check
+from .textloss import document_losses
+from .train import (TrainResult, finetune, frozen_copy, negative_finetune,
+                    stabilise_retain, stage_losses)
 
 
 @dataclass(frozen=True)
@@ -171,26 +170,6 @@ def baseline_texts(benchmark, model_name: str, *, forget: bool = True) -> list[s
     return corpus + (items if forget else retain) * repeats
 
 
-def stage_losses(model, tokenizer, texts: dict[str, list[str]],
-                 config: TrainConfig) -> dict:
-    """Mean loss per token of each named list of texts: {"forget_loss": ..., ...}."""
-    config = fit_context(config, model, tokenizer)
-    return {f"{name}_loss": round(mean_loss(model, tokenizer, t,
-                                            max_length=config.max_length,
-                                            batch_size=config.batch_size), 4)
-            for name, t in texts.items()}
-
-
-def make_monitor(tokenizer, forget_items, config: UnlearnConfig,
-                 eval_config: EvalConfig):
-    """monitor(model) -> forget regurgitation, for the "regurgitation" rule (or None)."""
-    if config.stop_rule != "regurgitation" or config.stop_regurgitation is None:
-        return None
-    eval_config = with_overrides(eval_config, max_items=MONITOR_ITEMS)
-    return lambda model: forget_regurgitation(model, tokenizer, forget_items,
-                                              eval_config)
-
-
 def method_config(profile: Profile, stage: str) -> UnlearnConfig:
     """A stage's unlearning config: the profile's, with the stage row's method/blocks.
 
@@ -198,8 +177,9 @@ def method_config(profile: Profile, stage: str) -> UnlearnConfig:
     rate and stopping rule; sequential's retain stabilisation comes on top of it.
     """
     row = stage_row(stage)
-    return replace(profile.unlearn, method=row.method or profile.unlearn.method,
-                   trainable=row.trainable or profile.unlearn.trainable)
+    return with_params(replace(profile.unlearn,
+                               method=row.method or profile.unlearn.method,
+                               trainable=row.trainable or profile.unlearn.trainable))
 
 
 def calibration(run: Run, forget_items: Dataset, config: UnlearnConfig):
@@ -242,9 +222,12 @@ def unlearn_stage(run: Run, row):
     """(model, tokenizer, configs, result) of an unlearning row, trained, not saved."""
     model, tokenizer = checkpoints.load_stage(run.root, row.after, run.device)
     config, items = method_config(run.profile, row.name), run.benchmark["forget_train"]
+    reference = None  # a method compared with the oracle gets it, frozen
+    if get_method(config.method).reference == "oracle":
+        reference = frozen_copy(run.ensure("oracle")[0])
     result = negative_finetune(
         model, tokenizer, training_texts(items),
-        training_texts(run.benchmark["retain_train"]), config,
+        training_texts(run.benchmark["retain_train"]), config, reference,
         monitor=make_monitor(tokenizer, items, config, run.profile.eval),
         seed=run.seed, progress=run.progress,
         calibration=calibration(run, items, config))
@@ -291,7 +274,7 @@ def stage_configs(profile: Profile, stage: str) -> dict:
     if build == "stabilise":
         return {"stabilise": profile.stabilise}
     if build == "requests":
-        return {"stabilise": profile.stabilise, "unlearn": profile.unlearn}
+        return {"stabilise": profile.stabilise, "unlearn": with_params(profile.unlearn)}
     return {"unlearn": method_config(profile, stage)}
 
 
@@ -332,49 +315,6 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
 # ---------------------------------------------------------------- erasure requests
 
 
-def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Dataset,
-                        config: UnlearnConfig, out_dir, *,
-                        stabilise: TrainConfig | None = None,
-                        eval_config: EvalConfig | None = None, seed: int = 0,
-                        overwrite: bool = False, progress: bool = True,
-                        settings: dict | None = None,
-                        held_out: list[str] | None = None) -> list[TrainResult]:
-    """Unlearn each request in turn (after stabilising, if given): request-1, -2, ...
-
-    Each request gets the full `config` budget and its own checkpoint in out_dir.
-    eval_config: when given, each request stops on its own forget regurgitation;
-    held_out: documents for the calibrated stop (config.stop_rule "held_out").
-    """
-    retain_texts, results = training_texts(retain), []
-    for k, request in enumerate(requests, start=1):
-        stabilised = None
-        if stabilise is not None:
-            stabilised = stabilise_retain(model, tokenizer, retain_texts, stabilise,
-                                          seed + k, progress).summary()
-        monitor = (make_monitor(tokenizer, request, config, eval_config)
-                   if eval_config else None)
-        calibrated = (Calibration(list(documents(request)["document"]),
-                                  held_out=held_out)
-                      if config.stop_rule == "held_out" else None)
-        forget_texts = training_texts(request)
-        result = negative_finetune(model, tokenizer, forget_texts, retain_texts, config,
-                                   monitor=monitor, seed=seed + k, progress=progress,
-                                   calibration=calibrated)
-        losses = stage_losses(model, tokenizer,
-                              {"request": forget_texts, "retain": retain_texts}, config)
-        documents_n = len(set(map(document_id, request["id"])))
-        info = {**(settings or {}), "request": k, "documents": documents_n,
-                "configs": {"stabilise": stabilise, "unlearn": config},
-                "stabilise": stabilised, "result": result.summary(), "losses": losses}
-        checkpoints.save_stage(out_dir, f"request-{k}", model, tokenizer, info,
-                               {"history": result.history, "checks": result.checks},
-                               overwrite)
-        print(f"request-{k}: {result.stopped}; request loss "
-              f"{losses['request_loss']:.3f}, retain loss {losses['retain_loss']:.3f}")
-        results.append(result)
-    return results
-
-
 def _run_requests(run: Run, *, overwrite: bool = False) -> list[TrainResult]:
     """request-1..run.n_requests from the baseline (Run.requests; lock held)."""
     n = run.n_requests
@@ -387,7 +327,8 @@ def _run_requests(run: Run, *, overwrite: bool = False) -> list[TrainResult]:
     requests = split_requests(run.benchmark["forget_train"], n)
     held_out = list(documents(run.benchmark["retain_validation"])["document"])
     return sequential_requests(
-        model, tokenizer, requests, run.benchmark["retain_train"], p.unlearn, run.root,
+        model, tokenizer, requests, run.benchmark["retain_train"],
+        with_params(p.unlearn), run.root,
         stabilise=p.stabilise, eval_config=p.eval, seed=run.seed, overwrite=overwrite,
         progress=run.progress, held_out=held_out,
         settings=run.settings(started_from="baseline", n_requests=n))

@@ -28,7 +28,7 @@ from .config import CourseError, TrainConfig, UnlearnConfig
 from .guard import Calibration, Guard, stop_on_nonfinite
 from .methods import get_method
 from .runtime import set_seed
-from .textloss import collate, encode, padding_id, token_nll
+from .textloss import collate, encode, mean_loss, padding_id, token_nll
 
 
 # ---------------------------------------------------------------- batches
@@ -309,17 +309,20 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
     `calibration` feeds the calibrated stop (companion.guard explains the rules).
     """
     method = get_method(config.method)
-    config = fit_context(config, model, tokenizer)
+    params, config = method.params_of(config), fit_context(config, model, tokenizer)
     names = trainable_parameters(model, config.trainable, include_embeddings)
-    if getattr(method, "needs_reference", False) and reference is None:
+    if method.reference == "start" and reference is None:
         reference = frozen_copy(model)  # the model as it was before unlearning
+    if method.reference == "oracle" and reference is None:
+        raise CourseError(f"{method.name} compares with the oracle: pass its model as "
+                          "reference (the pipeline does)")
     set_seed(seed)
     size, length = config.batch_size, config.max_length
     forget = make_batches(tokenizer, forget_texts, size, length, seed)
     retain = make_batches(tokenizer, retain_texts, size, length, seed + 1)
 
     def loss_fn(model, pair):
-        return method(model, pair[0], pair[1], reference, config)
+        return method(model, pair[0], pair[1], reference, params)
 
     with only_trainable(model, names):
         guard = Guard(model, tokenizer, forget_texts, retain_texts, config, monitor,
@@ -330,3 +333,13 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
                             progress, desc=f"unlearning ({config.method})")
     result.checks = guard.checks
     return result
+
+
+def stage_losses(model, tokenizer, texts: dict[str, list[str]],
+                 config: TrainConfig) -> dict:
+    """Mean loss per token of each named list of texts: {"forget_loss": ..., ...}."""
+    config = fit_context(config, model, tokenizer)
+    return {f"{name}_loss": round(mean_loss(model, tokenizer, t,
+                                            max_length=config.max_length,
+                                            batch_size=config.batch_size), 4)
+            for name, t in texts.items()}
