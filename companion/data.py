@@ -327,18 +327,6 @@ def write_jsonl_layout(benchmark: DatasetDict, folder: str | Path) -> Path:
     return folder
 
 
-def split_requests(forget_dataset: Dataset, n: int) -> list[Dataset]:
-    """The forget set cut into `n` requests of whole documents, in document order."""
-    docs = list(dict.fromkeys(document_id(i) for i in forget_dataset["id"]))
-    if not 1 <= n <= len(docs):
-        raise CourseError(f"cannot split {len(docs)} documents into {n} requests: "
-                          f"choose n between 1 and {len(docs)}")
-    group = {doc: k * n // len(docs) for k, doc in enumerate(docs)}  # near-equal
-    rows = [group[document_id(i)] for i in forget_dataset["id"]]
-    return [forget_dataset.select([j for j, g in enumerate(rows) if g == k])
-            for k in range(n)]
-
-
 # ---------------------------------------------------------------- general text
 def load_general() -> DatasetDict:
     """Bundled general text: corpus (text), probe (id, input, output), heldout."""

@@ -3,8 +3,8 @@
 A user asks for some documents to be forgotten, later for others: each request
 is unlearnt in turn from where the previous one left the model (stabilised on
 the retain set first, when asked), and saved as request-1, request-2, ...
-`pipeline.Run.requests(n)` runs it from a run's baseline; data.split_requests
-cuts the forget set into requests of whole documents.
+`split_requests` cuts the forget set into requests of whole documents;
+`pipeline.Run.requests(n)` runs them from a run's baseline.
 """
 
 from __future__ import annotations
@@ -12,10 +12,22 @@ from __future__ import annotations
 from datasets import Dataset
 
 from . import checkpoints
-from .config import EvalConfig, TrainConfig, UnlearnConfig
+from .config import CourseError, EvalConfig, TrainConfig, UnlearnConfig
 from .data import document_id, documents, training_texts
 from .guard import Calibration, make_monitor
 from .train import TrainResult, negative_finetune, stabilise_retain, stage_losses
+
+
+def split_requests(forget_dataset: Dataset, n: int) -> list[Dataset]:
+    """The forget set cut into `n` requests of whole documents, in document order."""
+    docs = list(dict.fromkeys(document_id(i) for i in forget_dataset["id"]))
+    if not 1 <= n <= len(docs):
+        raise CourseError(f"cannot split {len(docs)} documents into {n} requests: "
+                          f"choose n between 1 and {len(docs)}")
+    group = {doc: k * n // len(docs) for k, doc in enumerate(docs)}  # near-equal
+    rows = [group[document_id(i)] for i in forget_dataset["id"]]
+    return [forget_dataset.select([j for j, g in enumerate(rows) if g == k])
+            for k in range(n)]
 
 
 def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Dataset,

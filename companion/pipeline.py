@@ -19,8 +19,8 @@ from . import checkpoints
 from .accelerated import is_main_process
 from .config import (CourseError, Profile, UnlearnConfig, load_profile, run_dir,
                      with_overrides)
-from .data import documents, load_benchmark, load_general, split_requests, training_texts
-from .erasure import sequential_requests
+from .data import documents, load_benchmark, load_general, training_texts
+from .erasure import sequential_requests, split_requests
 from .evaluate import evaluate_checkpoint
 from .guard import CHECK_TEXTS, Calibration, make_monitor
 from .methods import get_method, with_params
@@ -293,7 +293,7 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
     stage's report carries the oracle-relative terms; oracle=False (--no-oracle)
     skips it, and the reports then say why those terms are missing. Stages saved
     in the folder are reused if made with the same seed and data. Returns
-    {stage: evaluation terms}.
+    {stage: Evaluation} (companion.results).
     """
     run = make_run(profile, model_name, data, out, seed)
     stages = path_to(_stage_name("unlearn", method))

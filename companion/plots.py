@@ -1,8 +1,9 @@
 """Figures of the course: each function returns a matplotlib Figure, `save` writes a PNG.
 
-They read the tidy table of `companion.evaluate.results_table` (columns method,
-stage, term, value), a training history (a list of dicts with `step` and losses),
-or plain arrays, so a notebook cell is one call.
+They read the tidy table of `companion.results.results_table` or a study (columns
+method, stage, term, value), one stage's Evaluation (companion.results), a
+training history (a list of dicts with `step` and losses), or plain arrays, so a
+notebook cell is one call.
 """
 
 from __future__ import annotations
@@ -123,22 +124,20 @@ def tradeoff_curves(curves: pd.DataFrame, oracle=None, save=None) -> plt.Figure:
     return finish(fig, save)
 
 
-def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None = None,
-              save=None) -> plt.Figure:
-    """Raw mean score per task and split, one panel per kind, for one stage."""
-    rows = table[table["term"].str.startswith("task/means/")]
-    if method is not None:
-        rows = rows[rows["method"] == method]
-    if rows.empty:
-        raise CourseError("no per-task means in the table: evaluate a stage first")
-    stage = stage or rows["stage"].iloc[-1]  # default: the latest stage
-    rows = rows[rows["stage"] == stage].copy()
-    rows[["split", "task", "kind"]] = rows["term"].str[len("task/means/"):].str.split(
-        "/", expand=True)
+def task_bars(result, save=None) -> plt.Figure:
+    """Raw mean score per task and split, one panel per kind, for one stage.
+
+    result: an Evaluation (study.evaluate_stage, evaluate.evaluate_model) or its
+    `terms` table (columns split, task, kind, mean).
+    """
+    rows = getattr(result, "terms", result)
+    if not isinstance(rows, pd.DataFrame) or rows.empty or "mean" not in rows:
+        raise CourseError("task_bars needs an Evaluation (or its terms table): "
+                          "evaluate a stage first")
     kinds = list(dict.fromkeys(rows["kind"]))
     fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
-        sns.barplot(data=rows[rows["kind"] == kind], x="task", y="value", hue="split",
+        sns.barplot(data=rows[rows["kind"] == kind], x="task", y="mean", hue="split",
                     hue_order=["forget", "retain"], ax=ax)
         for bars in ax.containers:
             ax.bar_label(bars, fmt="%.2f", fontsize=8)  # a zero bar is still read
@@ -147,7 +146,7 @@ def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None 
                title=f"{kind} ({metric})")
         if ax is not axes[0][0]:
             ax.get_legend().remove()  # one legend is enough
-    fig.suptitle(f"Per-task scores: {stage}")
+    fig.suptitle(f"Per-task scores: {getattr(result, 'stage', 'one stage')}")
     return finish(fig, save)
 
 

@@ -12,7 +12,9 @@ in which each method lists the stages on its path (baseline -> ... -> method), s
 plots.tradeoff draws one line per method. Every term is kept: the twelve
 split x task x kind terms (task/terms/...; raw means under task/means/...), the
 task aggregate, MIA AUC and score, utility (and relative to the baseline),
-perplexity, the final score, and the optimiser steps a stage took (train_steps).
+perplexity, the final score, and the optimiser steps a stage took (train_steps):
+each stage's Evaluation.flat() (companion.results). `evaluate_stage` returns the
+Evaluation itself: its numbers as attributes, its terms as a table.
 
 Checkpoints live where the notebooks put them, runs/<profile>/<model>, for seed 0,
 and in runs/<profile>/<model>/seed-<k> for other seeds. Evaluations are cached next
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -33,11 +35,12 @@ import seaborn as sns
 from . import checkpoints, locks
 from .config import CourseError, Profile, load_profile, model_label, run_dir
 from .data import document_id, load_benchmark, load_general
-from .evaluate import evaluate_model, load_general_knowledge, results_table
+from .evaluate import evaluate_model, load_general_knowledge
 from .models import PRESETS
 from .pipeline import ensure_stage, make_run, split_requests, stage_settings
 from .stages import N_REQUESTS, STAGES, UNLEARN_STAGES, path_to, request_number
 from .plots import finish, plt  # companion.plots picks a headless backend if needed
+from .results import Evaluation
 
 COLUMNS = ["model", "seed", "method", "stage", "term", "value"]
 HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
@@ -96,8 +99,8 @@ def _utility_items(model):
 
 
 def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path,
-                 data: str, benchmark, general, progress: bool = True) -> dict:
-    """{term: value} of one stage: built if missing, evaluated once, then cached.
+                 data: str, benchmark, general, progress: bool = True) -> Evaluation:
+    """The Evaluation of one stage: built if missing, evaluated once, then cached.
 
     A stage saved with other settings is refused; two processes evaluate it once.
     """
@@ -117,42 +120,50 @@ def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path
                          net, tokenizer)
 
 
-def _cached(profile, root, stage, data) -> dict | None:
+def _cached(profile, root, stage, data) -> Evaluation | None:
+    """The cached Evaluation, if made with today's fingerprint (and layout)."""
     entry = _read_cache(root).get(stage, {})
     key = _fingerprint(profile, root, stage, data)
-    return entry["terms"] if entry.get("key") == key else None
+    if entry.get("key") != key or "evaluation" not in entry:
+        return None  # a cache written before typed results only costs an evaluation
+    return Evaluation.from_dict(entry["evaluation"])
 
 
 def _evaluate(profile, stage, root, data, benchmark, general, progress, net,
-              tokenizer) -> dict:
-    terms = evaluate_model(net, tokenizer, benchmark, profile.eval, stage=stage,
-                           general=general, utility_items=_utility_items(net),
-                           out=root, progress=progress)
-    flat = results_table({"run": {"stages": {stage: terms}}})
-    values = {t: v for t, v in zip(flat["term"], flat["value"]) if t not in SKIPPED}
-    values.pop("utility_relative", None)  # set by _with_relative, from the baseline
-    result = checkpoints.read_settings(root, stage).get("result", {})
-    values["train_steps"] = float(result.get("steps", math.nan))
-    entry = {"key": _fingerprint(profile, root, stage, data), "terms": values}
+              tokenizer) -> Evaluation:
+    result = evaluate_model(net, tokenizer, benchmark, profile.eval, stage=stage,
+                            general=general, utility_items=_utility_items(net),
+                            out=root, progress=progress)
+    steps = checkpoints.read_settings(root, stage).get("result", {}).get("steps")
+    # utility_relative comes from the baseline (_with_relative), not from the report
+    result = replace(result, utility_relative=None).with_details(
+        train_steps=float(steps if steps is not None else math.nan))
+    entry = {"key": _fingerprint(profile, root, stage, data),
+             "evaluation": result.to_dict()}
     locks.merge_entry(root / CACHE, stage, entry, lambda path: _read_cache(path.parent))
-    return values
+    return result
 
 
-def _with_relative(values: dict, base_utility: float) -> dict:
-    """Add utility_relative = utility / the baseline's (NaN when that is 0)."""
-    relative = values["utility"] / base_utility if base_utility else math.nan
-    return {**values, "utility_relative": relative}
+def _with_relative(result: Evaluation, base_utility: float) -> Evaluation:
+    """utility_relative = utility / the baseline's (NaN when that is 0)."""
+    relative = result.utility / base_utility if base_utility else math.nan
+    return replace(result, utility_relative=relative)
 
 
-def _announce(model: str, seed: int, stage: str, v: dict) -> None:
-    print(f"{model_label(model)} seed {seed} {stage:>19}: final {v['final_score']:.3f};"
-          f" forget reg. {v['forget_regurgitation']:.2f}, retain reg. "
-          f"{v['retain_regurgitation']:.2f}, utility {v['utility']:.2f}")
+def _values(result: Evaluation) -> dict[str, float]:
+    """The rows of a study table: every number of the evaluation but timings."""
+    return {k: v for k, v in result.flat().items() if k not in SKIPPED}
+
+
+def _announce(model: str, seed: int, stage: str, v: Evaluation) -> None:
+    print(f"{model_label(model)} seed {seed} {stage:>19}: final {v.final_score:.3f};"
+          f" forget reg. {v.forget_regurgitation:.2f}, retain reg. "
+          f"{v.retain_regurgitation:.2f}, utility {v.utility:.2f}")
 
 
 def evaluate_stage(profile, stage: str, model=None, seed: int = 0, data=None,
-                   out=None, progress: bool = True) -> dict[str, float]:
-    """{term: value} of one stage (built if missing); cached, so run_study reuses it."""
+                   out=None, progress: bool = True) -> Evaluation:
+    """The Evaluation of one stage (built if missing); cached, so run_study reuses it."""
     profile = _profile(profile)
     model, data = model or profile.model, str(data or profile.data)
     root, general = run_root(profile, model, seed, out), load_general()
@@ -160,9 +171,9 @@ def evaluate_stage(profile, stage: str, model=None, seed: int = 0, data=None,
     # the baseline first: its report entry gives later stages their relative utility
     base = stage_scores(profile, model, seed, "baseline", root, data, benchmark,
                         general, progress)
-    values = base if stage == "baseline" else stage_scores(
+    result = base if stage == "baseline" else stage_scores(
         profile, model, seed, stage, root, data, benchmark, general, progress)
-    return _with_relative(values, base["utility"])
+    return _with_relative(result, base.utility)
 
 
 # ---------------------------------------------------------------- studies
@@ -191,12 +202,12 @@ def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
             root = run_root(profile, model, seed, out)
             scores = {s: stage_scores(profile, model, seed, s, root, data, benchmark,
                                       general, progress) for s in stages}
-            for stage, values in scores.items():
-                scores[stage] = _with_relative(values, scores["baseline"]["utility"])
+            for stage, result in scores.items():
+                scores[stage] = _with_relative(result, scores["baseline"].utility)
                 _announce(model, seed, stage, scores[stage])
             rows += [(model_label(model), seed, method, stage, term, value)
                      for method, path in paths.items() for stage in path
-                     for term, value in scores[stage].items()]
+                     for term, value in _values(scores[stage]).items()]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -243,14 +254,15 @@ def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUEST
                          n_requests=n_requests)
         if stage != "baseline":
             _check_requests(root, stage, n_requests)
-        values = {**stage_scores(profile, model, seed, stage, root, data, benchmark,
-                                 general, progress),
-                  **request_scores(root, stage, requests)}
-        base = scores["baseline"]["utility"] if scores else values["utility"]
-        scores[stage] = _with_relative(values, base)
+        result = stage_scores(profile, model, seed, stage, root, data, benchmark,
+                              general, progress)
+        base = scores["baseline"].utility if scores else result.utility
+        scores[stage] = _with_relative(result, base)
         _announce(model, seed, stage, scores[stage])
     rows = [(model_label(model), seed, "requests", stage, term, value)
-            for stage, values in scores.items() for term, value in values.items()]
+            for stage, result in scores.items()
+            for term, value in {**_values(result),
+                                **request_scores(root, stage, requests)}.items()]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -319,18 +331,6 @@ def _spread(mean: float, std: float, digits: int) -> str:
     if math.isnan(std):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def term_table(scores: dict[str, float]) -> pd.DataFrame:
-    """The split x task x kind terms of a stage: raw mean and the harmonic-mean term."""
-    prefix = "task/means/"
-    rows = [{"split": split, "task": task, "kind": kind, "mean": value,
-             "term": scores[f"task/terms/{split}/{task}/{kind}"]}
-            for key, value in scores.items() if key.startswith(prefix)
-            for split, task, kind in [key[len(prefix):].split("/")]]
-    if not rows:
-        raise CourseError("no task/means/... terms: pass an evaluated stage's scores")
-    return pd.DataFrame(rows)
 
 
 def kept(table: pd.DataFrame, term: str = "retain_regurgitation",
