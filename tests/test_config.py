@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from companion import runtime
+from companion import config, runtime
 from companion.config import CourseError, load_profile
 from companion.runtime import resolve_device, set_seed
 
