@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -239,4 +240,49 @@ def heatmap(rows, index: str, columns: str, values: str, fmt: str = ".2f",
     fig, ax = plt.subplots(figsize=(1.6 * grid.shape[1] + 2.5, 0.6 * grid.shape[0] + 1.8))
     sns.heatmap(grid, annot=True, fmt=fmt, cmap=cmap, cbar_kws={"label": values}, ax=ax)
     ax.set(title=title or f"{values} by {index} and {columns}")
+    return finish(fig, save)
+
+
+# ---------------------------------------------------------------- studies
+REQUEST_TERM = re.compile(r"request-(\d+)/regurgitation")  # study.run_requests
+SEED_TERMS = ("forget_regurgitation", "retain_regurgitation", "utility", "final_score")
+
+
+def seed_plot(table: pd.DataFrame, terms=SEED_TERMS, hue: str = "model",
+              save=None) -> plt.Figure:
+    """Each term over the stages, one line per `hue`; error bars: std over seeds."""
+    # a baseline listed under several methods is one measurement: drawn once
+    rows = (table.drop_duplicates(["model", "seed", "stage", "term"])
+            if hue == "model" else table)
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3.8),
+                             squeeze=False)
+    for i, (ax, term) in enumerate(zip(axes[0], terms)):
+        data = rows[rows["term"] == term]
+        if data.empty:
+            raise CourseError(f"no {term!r} in the table: evaluate the stages first")
+        dodge = 0.25 if data[hue].nunique() > 1 else False  # seaborn needs 2 to dodge
+        sns.pointplot(data=data, x="stage", y="value", hue=hue, errorbar="sd",
+                      dodge=dodge, capsize=0.15, ax=ax, legend=i == 0)
+        ax.set(title=term.replace("_", " "), xlabel="", ylabel="")
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle("Mean ± std over seeds")
+    return finish(fig, save)
+
+
+def request_plot(table: pd.DataFrame, save=None) -> plt.Figure:
+    """After each request: forget regurgitation of every request, retain and utility."""
+    found = {t for t in table["term"] if REQUEST_TERM.fullmatch(t)}
+    names = sorted(found, key=lambda t: int(REQUEST_TERM.fullmatch(t)[1]))
+    if not names:
+        raise CourseError("no request-k/regurgitation terms: pass run_requests' table")
+    shown = {**{t: t.split("/")[0] + " (forget)" for t in names},
+             "retain_regurgitation": "retain set", "utility": "utility"}
+    rows = table[table["term"].isin(shown)].assign(score=lambda r: r["term"].map(shown))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.lineplot(data=rows, x="stage", y="value", hue="score", style="score",
+                 hue_order=list(shown.values()), markers=True, dashes=False,
+                 sort=False, errorbar=None, ax=ax)
+    ax.set(ylim=(-0.05, 1.05), xlabel="after", ylabel="regurgitation / accuracy",
+           title="Erasure requests, one after another")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
     return finish(fig, save)

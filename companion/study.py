@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
-import seaborn as sns
 
 from . import checkpoints, locks
 from .config import CourseError, Profile, load_profile, model_label, run_dir
@@ -39,7 +37,7 @@ from .evaluate import evaluate_model, load_general_knowledge
 from .models import PRESETS
 from .pipeline import ensure_stage, make_run, split_requests, stage_settings
 from .stages import N_REQUESTS, STAGES, UNLEARN_STAGES, path_to, request_number
-from .plots import finish, plt  # companion.plots picks a headless backend if needed
+from .plots import request_plot, seed_plot  # noqa: F401  (the studies' figures)
 from .results import Evaluation
 
 COLUMNS = ["model", "seed", "method", "stage", "term", "value"]
@@ -49,7 +47,6 @@ HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
             "mia_auc_gap", "privleak"]
 CACHE = "study.json"  # the evaluations of the stages in one run folder
 SKIPPED = ("seconds",)  # evaluation terms that are timings, not scores
-REQUEST_TERM = re.compile(r"request-(\d+)/regurgitation")
 
 
 # ---------------------------------------------------------------- where runs live
@@ -353,45 +350,3 @@ def score(table: pd.DataFrame, term: str, stage: str, **where) -> float:
     if rows.empty:
         raise CourseError(f"no {term!r} at stage {stage!r} {where or ''} in the table")
     return float(rows["value"].mean())
-
-
-# ---------------------------------------------------------------- figures
-SEED_TERMS = ("forget_regurgitation", "retain_regurgitation", "utility", "final_score")
-
-
-def seed_plot(table: pd.DataFrame, terms=SEED_TERMS, hue: str = "model",
-              save=None) -> plt.Figure:
-    """Each term over the stages, one line per `hue`; error bars: std over seeds."""
-    rows = _once(table) if hue == "model" else table
-    fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3.8),
-                             squeeze=False)
-    for i, (ax, term) in enumerate(zip(axes[0], terms)):
-        data = rows[rows["term"] == term]
-        if data.empty:
-            raise CourseError(f"no {term!r} in the table: evaluate the stages first")
-        dodge = 0.25 if data[hue].nunique() > 1 else False  # seaborn needs 2 to dodge
-        sns.pointplot(data=data, x="stage", y="value", hue=hue, errorbar="sd",
-                      dodge=dodge, capsize=0.15, ax=ax, legend=i == 0)
-        ax.set(title=term.replace("_", " "), xlabel="", ylabel="")
-        ax.tick_params(axis="x", rotation=30)
-    fig.suptitle("Mean ± std over seeds")
-    return finish(fig, save)
-
-
-def request_plot(table: pd.DataFrame, save=None) -> plt.Figure:
-    """After each request: forget regurgitation of every request, retain and utility."""
-    found = {t for t in table["term"] if REQUEST_TERM.fullmatch(t)}
-    names = sorted(found, key=lambda t: int(REQUEST_TERM.fullmatch(t)[1]))
-    if not names:
-        raise CourseError("no request-k/regurgitation terms: pass run_requests' table")
-    shown = {**{t: t.split("/")[0] + " (forget)" for t in names},
-             "retain_regurgitation": "retain set", "utility": "utility"}
-    rows = table[table["term"].isin(shown)].assign(score=lambda r: r["term"].map(shown))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sns.lineplot(data=rows, x="stage", y="value", hue="score", style="score",
-                 hue_order=list(shown.values()), markers=True, dashes=False,
-                 sort=False, errorbar=None, ax=ax)
-    ax.set(ylim=(-0.05, 1.05), xlabel="after", ylabel="regurgitation / accuracy",
-           title="Erasure requests, one after another")
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
-    return finish(fig, save)
