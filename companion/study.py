@@ -32,13 +32,13 @@ import pandas as pd
 
 from . import checkpoints, locks
 from .config import CourseError, Profile, load_profile, model_label, run_dir
-from .data import document_id, load_benchmark, load_general
+from .data import document_id, load_general
 from .evaluate import evaluate_model, load_general_knowledge
 from .models import PRESETS
-from .pipeline import ensure_stage, make_run, split_requests, stage_settings
-from .stages import N_REQUESTS, STAGES, UNLEARN_STAGES, path_to, request_number
+from .pipeline import Run, make_run, split_requests, stage_settings
 from .plots import request_plot, seed_plot  # noqa: F401  (the studies' figures)
 from .results import Evaluation
+from .stages import N_REQUESTS, STAGES, UNLEARN_STAGES, path_to, request_number
 
 COLUMNS = ["model", "seed", "method", "stage", "term", "value"]
 HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
@@ -71,13 +71,13 @@ def method_stages(method: str, intermediate: bool = True) -> list[str]:
 
 
 # ---------------------------------------------------------------- one stage's scores
-def _fingerprint(profile: Profile, root: Path, stage: str, data: str) -> dict:
+def _fingerprint(run: Run, stage: str) -> dict:
     """What an evaluation depends on: checkpoint id, data, eval config, the oracle's."""
-    settings = checkpoints.read_settings(root, stage)
-    oracle = root / "mia-oracle.json"
+    settings = checkpoints.read_settings(run.root, stage)
+    oracle = run.root / "mia-oracle.json"
     compared = oracle.stat().st_mtime_ns if oracle.exists() and stage != "oracle" else None
-    return {"checkpoint": settings.get("id") or settings.get("saved"), "data": data,
-            "docs": profile.max_docs_per_task, "eval": asdict(profile.eval),
+    return {"checkpoint": settings.get("id") or settings.get("saved"), "data": run.data,
+            "docs": run.profile.max_docs_per_task, "eval": asdict(run.profile.eval),
             "oracle": compared}
 
 
@@ -95,49 +95,46 @@ def _utility_items(model):
     return None if offline else load_general_knowledge()
 
 
-def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path,
-                 data: str, benchmark, general, progress: bool = True) -> Evaluation:
-    """The Evaluation of one stage: built if missing, evaluated once, then cached.
+def stage_scores(run: Run, stage: str, general) -> Evaluation:
+    """The Evaluation of one stage of `run`: built if missing, evaluated once, cached.
 
     A stage saved with other settings is refused; two processes evaluate it once.
+    `general`: data.load_general() (utility probe and held-out text).
     """
-    n = N_REQUESTS  # request-k: run_requests checks the saved number
-    if checkpoints.has_stage(root, stage):
-        n = checkpoints.read_settings(root, stage).get("n_requests", N_REQUESTS)
-        run = make_run(profile, model, data, root, seed, n_requests=n)
-        checkpoints.check_reusable(root, stage, stage_settings(run, stage))
-        if (cached := _cached(profile, root, stage, data)) is not None:
+    if run.has(stage):  # request-k: run_requests checks the saved number
+        saved = checkpoints.read_settings(run.root, stage).get("n_requests", N_REQUESTS)
+        run = run if saved == run.n_requests else replace(run, n_requests=saved)
+        checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))
+        if (cached := _cached(run, stage)) is not None:
             return cached
-    net, tokenizer = ensure_stage(profile, stage, model, seed, data, root,
-                                  progress=progress, n_requests=n)
-    with locks.locked(root / f".evaluating-{stage}.lock", f"evaluation of {stage!r}"):
-        if (cached := _cached(profile, root, stage, data)) is not None:
+    net, tokenizer = run.ensure(stage)
+    with locks.locked(run.root / f".evaluating-{stage}.lock", f"evaluation of {stage!r}"):
+        if (cached := _cached(run, stage)) is not None:
             return cached  # another process evaluated it meanwhile
-        return _evaluate(profile, stage, root, data, benchmark, general, progress,
-                         net, tokenizer)
+        return _evaluate(run, stage, general, net, tokenizer)
 
 
-def _cached(profile, root, stage, data) -> Evaluation | None:
+def _cached(run: Run, stage: str) -> Evaluation | None:
     """The cached Evaluation, if made with today's fingerprint (and layout)."""
-    entry = _read_cache(root).get(stage, {})
-    key = _fingerprint(profile, root, stage, data)
+    entry = _read_cache(run.root).get(stage, {})
+    key = _fingerprint(run, stage)
     if entry.get("key") != key or "evaluation" not in entry:
         return None  # a cache written before typed results only costs an evaluation
     return Evaluation.from_dict(entry["evaluation"])
 
 
-def _evaluate(profile, stage, root, data, benchmark, general, progress, net,
-              tokenizer) -> Evaluation:
-    result = evaluate_model(net, tokenizer, benchmark, profile.eval, stage=stage,
-                            general=general, utility_items=_utility_items(net),
-                            out=root, progress=progress)
-    steps = checkpoints.read_settings(root, stage).get("result", {}).get("steps")
+def _evaluate(run: Run, stage: str, general, net, tokenizer) -> Evaluation:
+    result = evaluate_model(net, tokenizer, run.benchmark, run.profile.eval,
+                            stage=stage, general=general,
+                            utility_items=_utility_items(net), out=run.root,
+                            progress=run.progress)
+    steps = checkpoints.read_settings(run.root, stage).get("result", {}).get("steps")
     # utility_relative comes from the baseline (_with_relative), not from the report
     result = replace(result, utility_relative=None).with_details(
         train_steps=float(steps if steps is not None else math.nan))
-    entry = {"key": _fingerprint(profile, root, stage, data),
-             "evaluation": result.to_dict()}
-    locks.merge_entry(root / CACHE, stage, entry, lambda path: _read_cache(path.parent))
+    entry = {"key": _fingerprint(run, stage), "evaluation": result.to_dict()}
+    locks.merge_entry(run.root / CACHE, stage, entry,
+                      lambda path: _read_cache(path.parent))
     return result
 
 
@@ -158,23 +155,27 @@ def _announce(model: str, seed: int, stage: str, v: Evaluation) -> None:
           f"{v.retain_regurgitation:.2f}, utility {v.utility:.2f}")
 
 
-def evaluate_stage(profile, stage: str, model=None, seed: int = 0, data=None,
+def study_run(profile: Profile, model: str, seed: int, data=None, out=None,
+              **options) -> Run:
+    """The Run of one model and seed of a study: its folder by run_root(...)."""
+    return make_run(profile, model, data, run_root(profile, model, seed, out), seed,
+                    **options)
+
+
+def evaluate_stage(profile, stage: str, model=None, seed: int = 0, *, data=None,
                    out=None, progress: bool = True) -> Evaluation:
     """The Evaluation of one stage (built if missing); cached, so run_study reuses it."""
     profile = _profile(profile)
-    model, data = model or profile.model, str(data or profile.data)
-    root, general = run_root(profile, model, seed, out), load_general()
-    benchmark = load_benchmark(data, profile.max_docs_per_task)
+    run = study_run(profile, model or profile.model, seed, data, out, progress=progress)
+    general = load_general()
     # the baseline first: its report entry gives later stages their relative utility
-    base = stage_scores(profile, model, seed, "baseline", root, data, benchmark,
-                        general, progress)
-    result = base if stage == "baseline" else stage_scores(
-        profile, model, seed, stage, root, data, benchmark, general, progress)
+    base = stage_scores(run, "baseline", general)
+    result = base if stage == "baseline" else stage_scores(run, stage, general)
     return _with_relative(result, base.utility)
 
 
 # ---------------------------------------------------------------- studies
-def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
+def run_study(profile, models: list[str], methods: list[str], seeds: list[int], *,
               data=None, out=None, progress: bool = True, intermediate: bool = True,
               oracle: bool = True) -> pd.DataFrame:
     """Every model x seed x method at one budget, each stage scored (see the top).
@@ -191,14 +192,11 @@ def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
     # the oracle first: every later evaluation is compared with it
     stages = list(dict.fromkeys((["oracle"] if oracle else []) + ["baseline"]
                                 + [s for p in paths.values() for s in p]))
-    data = str(data or profile.data)
-    benchmark = load_benchmark(data, profile.max_docs_per_task)
     general, rows = load_general(), []
     for model in models:
         for seed in seeds:
-            root = run_root(profile, model, seed, out)
-            scores = {s: stage_scores(profile, model, seed, s, root, data, benchmark,
-                                      general, progress) for s in stages}
+            run = study_run(profile, model, seed, data, out, progress=progress)
+            scores = {s: stage_scores(run, s, general) for s in stages}
             for stage, result in scores.items():
                 scores[stage] = _with_relative(result, scores["baseline"].utility)
                 _announce(model, seed, stage, scores[stage])
@@ -232,7 +230,7 @@ def _check_requests(root: Path, stage: str, n_requests: int) -> None:
                           "another out folder")
 
 
-def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUESTS,
+def run_requests(profile, model=None, seed: int = 0, *, n_requests: int = N_REQUESTS,
                  data=None, out=None, progress: bool = True) -> pd.DataFrame:
     """Baseline, then request-1..n one after another, each scored (method "requests").
 
@@ -240,19 +238,18 @@ def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUEST
     request-k/knowledge: the forget items of request k alone, for every k.
     """
     profile = _profile(profile)
-    model, data = model or profile.model, str(data or profile.data)
-    benchmark = load_benchmark(data, profile.max_docs_per_task)
+    model = model or profile.model
+    run = study_run(profile, model, seed, data, out, progress=progress,
+                    n_requests=n_requests)
     requests = [sorted(set(map(document_id, r["id"])))
-                for r in split_requests(benchmark["forget_train"], n_requests)]
-    root, general, scores = run_root(profile, model, seed, out), load_general(), {}
+                for r in split_requests(run.benchmark["forget_train"], n_requests)]
+    root, general, scores = run.root, load_general(), {}
     for stage in ["baseline"] + [f"request-{k}" for k in range(1, n_requests + 1)]:
-        if not checkpoints.has_stage(root, stage):  # request-k makes request-1..n
-            ensure_stage(profile, stage, model, seed, data, root, progress=progress,
-                         n_requests=n_requests)
+        if not run.has(stage):  # request-k makes request-1..n
+            run.ensure(stage)
         if stage != "baseline":
             _check_requests(root, stage, n_requests)
-        result = stage_scores(profile, model, seed, stage, root, data, benchmark,
-                              general, progress)
+        result = stage_scores(run, stage, general)
         base = scores["baseline"].utility if scores else result.utility
         scores[stage] = _with_relative(result, base)
         _announce(model, seed, stage, scores[stage])
