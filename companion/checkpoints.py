@@ -99,7 +99,7 @@ def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(_plain(value), indent=2) + "\n", encoding="utf-8")
 
 
-def save_stage(root: str | Path, stage: str, model, tokenizer, settings: dict,
+def save_stage(root: str | Path, stage: str, model, tokenizer, settings: dict, *,
                history: dict | None = None, overwrite: bool = False) -> Path:
     """Write `stage` under `root` atomically; an existing stage needs overwrite=True.
 

@@ -48,7 +48,7 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
         stabilised = None
         if stabilise is not None:
             stabilised = stabilise_retain(model, tokenizer, retain_texts, stabilise,
-                                          seed + k, progress).summary()
+                                          seed=seed + k, progress=progress).summary()
         monitor = (make_monitor(tokenizer, request, config, eval_config)
                    if eval_config else None)
         calibrated = (Calibration(list(documents(request)["document"]),
@@ -65,8 +65,8 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
                 "configs": {"stabilise": stabilise, "unlearn": config},
                 "stabilise": stabilised, "result": result.summary(), "losses": losses}
         checkpoints.save_stage(out_dir, f"request-{k}", model, tokenizer, info,
-                               {"history": result.history, "checks": result.checks},
-                               overwrite)
+                               history={"history": result.history, "checks": result.checks},
+                               overwrite=overwrite)
         print(f"request-{k}: {result.stopped}; request loss "
               f"{losses['request_loss']:.3f}, retain loss {losses['retain_loss']:.3f}")
         results.append(result)

@@ -108,8 +108,8 @@ class Run:
         settings = self.settings(started_from=row.after, configs=configs,
                                  losses=losses, result=result.summary())
         history = {"history": result.history, "checks": result.checks}
-        checkpoints.save_stage(self.root, stage, model, tokenizer, settings, history,
-                               overwrite)
+        checkpoints.save_stage(self.root, stage, model, tokenizer, settings,
+                               history=history, overwrite=overwrite)
         print(f"{stage}: {result.stopped} after {result.steps} steps, "
               f"{result.seconds:.1f} s; forget loss {losses['forget_loss']:.3f}, "
               f"retain loss {losses['retain_loss']:.3f}")
@@ -205,8 +205,8 @@ def _baseline(run: Run, row):
     set_seed(run.seed)  # a fresh preset's weights come from this seed
     model, tokenizer = load_model(run.model_name, run.device)
     texts = baseline_texts(run.benchmark, run.model_name, forget=row.name != "oracle")
-    result = finetune(model, tokenizer, texts, run.profile.finetune, run.seed,
-                      run.progress, desc=row.name)
+    result = finetune(model, tokenizer, texts, run.profile.finetune, seed=run.seed,
+                      progress=run.progress, desc=row.name)
     return model, tokenizer, {"finetune": run.profile.finetune}, result
 
 
@@ -214,7 +214,7 @@ def _stabilise(run: Run, row):
     model, tokenizer = checkpoints.load_stage(run.root, row.after, run.device)
     retain = training_texts(run.benchmark["retain_train"])
     result = stabilise_retain(model, tokenizer, retain, run.profile.stabilise,
-                              run.seed, run.progress)
+                              seed=run.seed, progress=run.progress)
     return model, tokenizer, {"stabilise": run.profile.stabilise}, result
 
 
@@ -227,7 +227,7 @@ def unlearn_stage(run: Run, row):
         reference = frozen_copy(run.ensure("oracle")[0])
     result = negative_finetune(
         model, tokenizer, training_texts(items),
-        training_texts(run.benchmark["retain_train"]), config, reference,
+        training_texts(run.benchmark["retain_train"]), config, reference=reference,
         monitor=make_monitor(tokenizer, items, config, run.profile.eval),
         seed=run.seed, progress=run.progress,
         calibration=calibration(run, items, config))

@@ -232,7 +232,7 @@ def mia_distributions(member_losses, nonmember_losses, mia: dict | None = None,
     return finish(fig, save)
 
 
-def heatmap(rows, index: str, columns: str, values: str, fmt: str = ".2f",
+def heatmap(rows, index: str, columns: str, values: str, *, fmt: str = ".2f",
             cmap: str = "viridis", title: str | None = None, save=None) -> plt.Figure:
     """A value over two factors, e.g. trainable blocks x forget/retain score."""
     frame = pd.DataFrame(rows)

@@ -147,7 +147,7 @@ def lr_schedule(optimizer, config: TrainConfig):
                          num_training_steps=config.steps)
 
 
-def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
+def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig, *,
                guard: Callable | None = None, progress: bool = True,
                desc: str = "training") -> TrainResult:
     """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW, under accelerate.
@@ -277,7 +277,7 @@ def language_model_loss(model, batch: dict):
     return token_nll(model, batch), {}
 
 
-def finetune(model, tokenizer, texts: list[str], config: TrainConfig, seed: int = 0,
+def finetune(model, tokenizer, texts: list[str], config: TrainConfig, *, seed: int = 0,
              progress: bool = True, desc: str = "fine-tuning") -> TrainResult:
     """Positive fine-tuning on `texts`: how the baseline memorises forget and retain."""
     set_seed(seed)
@@ -290,12 +290,12 @@ def finetune(model, tokenizer, texts: list[str], config: TrainConfig, seed: int 
 def stabilise_retain(model, tokenizer, retain_texts: list[str], config: TrainConfig,
                      seed: int = 0, progress: bool = True) -> TrainResult:
     """Step 1 of sequential unlearning: positive fine-tuning on the retain set."""
-    return finetune(model, tokenizer, retain_texts, config, seed, progress,
-                    desc="stabilising retain")
+    return finetune(model, tokenizer, retain_texts, config, seed=seed,
+                    progress=progress, desc="stabilising retain")
 
 
 def negative_finetune(model, tokenizer, forget_texts: list[str],
-                      retain_texts: list[str], config: UnlearnConfig, reference=None,
+                      retain_texts: list[str], config: UnlearnConfig, *, reference=None,
                       monitor: Callable | None = None, seed: int = 0,
                       progress: bool = True, include_embeddings: bool = False,
                       calibration: Calibration | None = None) -> TrainResult:
@@ -329,8 +329,8 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
                       calibration)
         if message := guard.target(0, guard.start):  # nothing left to unlearn
             return TrainResult([], message, 0, 0.0, guard.checks)
-        result = train_loop(model, loss_fn, zip(forget, retain), config, guard,
-                            progress, desc=f"unlearning ({config.method})")
+        result = train_loop(model, loss_fn, zip(forget, retain), config, guard=guard,
+                            progress=progress, desc=f"unlearning ({config.method})")
     result.checks = guard.checks
     return result
 
