@@ -31,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from companion import data  # noqa: E402
-from companion.config import load_profile, set_seed, with_overrides  # noqa: E402
+from companion.config import load_profile, with_overrides  # noqa: E402
 from companion.evaluate import limit_items, score_items  # noqa: E402
 from companion.models import load_model  # noqa: E402
 from companion.pipeline import ensure_stage  # noqa: E402
+from companion.runtime import set_seed  # noqa: E402
 
 OUT = Path(__file__).with_suffix(".json")
 

@@ -53,10 +53,10 @@ def rehearse(model: str, data: str, out: Path, name: str = "full") -> dict:
     folder = data if data == "bundled" else str(PROJECT_ROOT / data)
     scores = run_pipeline(rehearsal_profile(model, folder, name), out=out)
     stages = {}
-    for stage, terms in scores.items():
+    for stage, evaluation in scores.items():
         result = json.loads((out / stage / "settings.json").read_text())["result"]
         stages[stage] = {"steps": result["steps"], "seconds": result["seconds"],
-                         "final_score": terms.get("final_score")}
+                         "final_score": evaluation.final_score}
     return {"profile": name, "data": data, "stages": stages, "report": (out / "report.json").exists(),
             "seconds": round(time.perf_counter() - start, 1)}
 

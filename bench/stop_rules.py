@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> dict:
         losses = membership(model, tokenizer, run.benchmark,
                             profile.eval.batch_size)[1]
         oracle_losses = oracle_losses or losses
-        terms = evaluate_model(model, tokenizer, run.benchmark, profile.eval,
-                               stage=stage, general=general, oracle=oracle_losses,
-                               progress=False)
-        references[stage] = {c: terms.get(c) for c in COLUMNS[3:]}
+        scores = evaluate_model(model, tokenizer, run.benchmark, profile.eval,
+                                stage=stage, general=general, oracle=oracle_losses,
+                                progress=False).flat()
+        references[stage] = {c: scores.get(c) for c in COLUMNS[3:]}
     rules = compare_stop_rules(run, rules=tuple(args.rules))
     print(rules.drop(columns="stopped").round(3).to_string(index=False))
     name = "stop-rules-quick" if args.quick else "stop-rules-bundled"

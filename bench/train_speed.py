@@ -34,7 +34,8 @@ from transformers import (GPT2Config, GPT2LMHeadModel, Trainer,  # noqa: E402
                           TrainerCallback, TrainingArguments)
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from companion.config import TrainConfig, set_seed  # noqa: E402
+from companion.config import TrainConfig  # noqa: E402
+from companion.runtime import set_seed  # noqa: E402
 from companion.data import load_benchmark  # noqa: E402
 from companion.models import build_preset, course_tokenizer, param_count  # noqa: E402
 from companion.pipeline import baseline_texts  # noqa: E402

@@ -89,6 +89,15 @@ def _grade(args) -> None:
                       profile=args.profile, jobs=args.jobs)
 
 
+SETTINGS_HELP = ("settings: any profile field, nanoGPT-style: --unlearn.lr=1e-4 "
+                 "--unlearn.stop_rule=held_out; a method's hyperparameters by method "
+                 "name: --unlearn.params.npo.beta=0.05, "
+                 "--unlearn.params.gradient_difference.retain_weight=2, "
+                 "--unlearn.params.kl.kl_weight=0.5 (companion.methods). "
+                 "COURSE_SETTINGS does the same for notebooks: "
+                 "COURSE_SETTINGS=\"unlearn.lr=1e-4 seeds=0,1,2\"")
+
+
 def _run_options(parser) -> None:
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="run size (default: $COURSE_PROFILE, else auto)")
@@ -122,11 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="bundled, a folder of SemEval files, or a hub id")
     p.set_defaults(func=_data)
 
-    settings = ("any setting of the profile as --section.field=value, e.g. "
-                "--unlearn.lr=1e-4 --finetune.steps=600 (COURSE_SETTINGS does the same "
-                "for notebooks)")
     p = sub.add_parser("train", help="run one stage from the previous stage's checkpoint",
-                       epilog=settings)
+                       epilog=SETTINGS_HELP)
     p.add_argument("stage", help="a stage of companion.stages: baseline, oracle, "
                    "stabilised, sequential, a method or control name, request-k, or "
                    "unlearn (with --method)")
@@ -136,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("pipeline", help="baseline, stabilise, unlearn and evaluate",
-                       epilog=settings)
+                       epilog=SETTINGS_HELP)
     _run_options(p)
     p.add_argument("--method", default="sequential",
                    help="sequential, gradient_ascent, gradient_difference, kl or npo")
@@ -180,14 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTING = re.compile(r"--(\w+(?:\.\w+)?)=(.*)")  # --unlearn.lr=1e-4
+SETTING = re.compile(r"--(\w+(?:\.\w+)*)=(.*)")  # --unlearn.lr=1e-4
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run it; a CourseError becomes one line on stderr.
 
     `train` and `pipeline` also take settings nanoGPT-style, `--unlearn.lr=1e-4
-    --unlearn.stop_rule=held_out`: any field of the profile (config.override).
+    --unlearn.stop_rule=held_out`: any field of the profile (config.override),
+    and a method's hyperparameters by its name, `--unlearn.params.npo.beta=0.05`.
     """
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

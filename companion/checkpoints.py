@@ -35,6 +35,7 @@ from pathlib import Path
 from . import locks, models
 from .accelerated import full_state_dict, is_main_process, wait_for_everyone
 from .config import RUNS_DIR, CourseError
+from .methods import FORMER_FIELDS
 from .stages import notebook_for
 
 
@@ -98,7 +99,7 @@ def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(_plain(value), indent=2) + "\n", encoding="utf-8")
 
 
-def save_stage(root: str | Path, stage: str, model, tokenizer, settings: dict,
+def save_stage(root: str | Path, stage: str, model, tokenizer, settings: dict, *,
                history: dict | None = None, overwrite: bool = False) -> Path:
     """Write `stage` under `root` atomically; an existing stage needs overwrite=True.
 
@@ -225,11 +226,21 @@ def _defaults(value):
 _NOT_A_CONFIG = object()
 
 
+def _renamed(leaves: dict) -> dict:
+    """Saved leaves under today's names (methods.FORMER_FIELDS: method parameters)."""
+    leaves = dict(leaves)
+    for former, now in FORMER_FIELDS.items():
+        if f"configs.unlearn.{former}" in leaves:
+            value = leaves.pop(f"configs.unlearn.{former}")
+            leaves.setdefault(f"configs.unlearn.params.{now}", value)
+    return leaves
+
+
 def stale_reasons(saved: dict, expected: dict, root=None) -> list[str]:
     """What differs between a stage's saved settings and `expected`: 'key saved -> now'."""
     keys = [k for k in DEPENDS if k in expected]
     now = _leaves(_plain({k: expected[k] for k in keys}))
-    then = _leaves(_plain({k: saved.get(k) for k in keys}))
+    then = _renamed(_leaves(_plain({k: saved.get(k) for k in keys})))
     # a setting newer than the saved stage was, in effect, at its default then
     fresh = _leaves(_plain({k: _defaults(expected[k]) for k in keys}))
     then = {**{k: v for k, v in fresh.items() if v is not _NOT_A_CONFIG}, **then}

@@ -11,14 +11,8 @@ step count and size below comes from it.
 from __future__ import annotations
 
 import os
-import random
-import socket
-from concurrent.futures import ThreadPoolExecutor, TimeoutError
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import numpy as np
-import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJECT_ROOT / "data"
@@ -61,9 +55,9 @@ class UnlearnConfig(TrainConfig):
     lr: float = 1e-4
     method: str = "gradient_ascent"  # a name registered in companion.methods
     trainable: str = "last:2"  # which parameters move: "last:k", "0,3", "all", regex
-    retain_weight: float = 1.0  # weight of the retain term (gradient difference)
-    kl_weight: float = 1.0  # weight of the KL-to-reference term
-    npo_beta: float = 0.1  # inverse temperature of NPO
+    # each method's own hyperparameters by method name, e.g. {"npo": {"beta": 0.05}}
+    # (CLI: --unlearn.params.npo.beta=0.05); unset ones keep companion.methods' defaults
+    params: dict = field(default_factory=dict)
     stop_forget_loss: float | None = None  # stop once the forget loss exceeds this
     stop_regurgitation: float | None = 0.1  # stop once forget ROUGE-L recall <= this
     # "regurgitation" (the line above), "held_out" or "oracle" (the calibrated stop:
@@ -189,29 +183,11 @@ def _workshop(reason: str) -> Profile:
 _BUILDERS = {"smoke": _smoke, "offline": _offline, "full": _full, "workshop": _workshop}
 
 
-def hub_reachable(timeout: float = 3.0, host: str = "huggingface.co") -> bool:
-    """True when the Hugging Face Hub answers within `timeout` seconds."""
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        return False
-
-    def connect() -> bool:
-        try:
-            with socket.create_connection((host, 443), timeout=timeout):
-                return True
-        except OSError:
-            return False
-
-    # a thread bounds the DNS lookup too, which socket timeouts do not cover
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(connect).result(timeout=timeout + 0.5)
-    except TimeoutError:
-        return False
-    finally:
-        pool.shutdown(wait=False)
-
-
 def _auto() -> Profile:
+    import torch  # the run-time checks: only `auto` needs them
+
+    from .runtime import hub_reachable
+
     if not torch.cuda.is_available():
         return _offline("auto: no GPU found")
     if not hub_reachable():
@@ -276,26 +252,38 @@ def override(profile: Profile, settings: list[str]) -> Profile:
 
     Each setting is `section.field=value` (or `field=value` for the profile's own
     fields), nanoGPT-style; the value is parsed as the field's current type
-    (int, float, bool, str, None-able, a tuple of ints). Unknown names and
-    unparsable values raise one CourseError line listing what exists.
+    (int, float, bool, str, None-able, a tuple of ints). A dict field takes keys
+    below it: `unlearn.params.npo.beta=0.05` sets one method's hyperparameter
+    (companion.methods checks the name and type). Unknown names and unparsable
+    values raise one CourseError line listing what exists.
     """
     for setting in settings:
         name, sep, text = setting.partition("=")
         if not sep:
             raise CourseError(f"setting {setting!r} needs the form section.field=value, "
                               "e.g. unlearn.lr=1e-4")
-        *section, key = name.strip().split(".")
-        owner = getattr(profile, section[0]) if section else profile
-        if len(section) > 1 or not hasattr(owner, "__dataclass_fields__") or \
-                key not in owner.__dataclass_fields__:
-            fields = ", ".join(owner.__dataclass_fields__) if hasattr(
-                owner, "__dataclass_fields__") else "none"
-            raise CourseError(f"no setting {name!r}: {'.'.join(section) or 'profile'} "
-                              f"has {fields}")
-        value = _parse(text.strip(), getattr(owner, key), name)
-        changed = replace(owner, **{key: value})
-        profile = replace(profile, **{section[0]: changed}) if section else changed
+        name = name.strip()
+        profile = _set(profile, name.split("."), text.strip(), name)
     return profile
+
+
+def _set(owner, path: list[str], text: str, name: str):
+    """A copy of `owner` (a config or a dict) with the setting at `path` replaced."""
+    key, rest = path[0], path[1:]
+    if isinstance(owner, dict):  # free keys, e.g. a method name, then a parameter
+        current = owner.get(key, {} if rest else None)
+        value = _set(current, rest, text, name) if rest else _parse(text, current, name)
+        return {**owner, key: value}
+    fields = getattr(owner, "__dataclass_fields__", None)
+    if fields is None or key not in fields:
+        where = ".".join(name.split(".")[: -len(path)]) or "profile"
+        raise CourseError(f"no setting {name!r}: {where} has "
+                          f"{', '.join(fields) if fields else 'no fields below it'}")
+    current = getattr(owner, key)
+    if isinstance(current, dict) and not rest:
+        raise CourseError(f"{name} takes keys: e.g. {name}.npo.beta=0.05")
+    value = _set(current, rest, text, name) if rest else _parse(text, current, name)
+    return replace(owner, **{key: value})
 
 
 def _parse(text: str, current, name: str):
@@ -324,26 +312,6 @@ def _number(text: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def set_seed(seed: int) -> None:
-    """Seed python, numpy and torch so that a run repeats exactly on one machine."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """`auto`: CUDA (cuda:LOCAL_RANK when launched), then MPS, then CPU; else as is."""
-    if str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        rank = os.environ.get("LOCAL_RANK")  # a process of `accelerate launch`: its GPU
-        return torch.device("cuda", int(rank)) if rank else torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def model_label(model: str) -> str:

@@ -20,8 +20,9 @@ from . import checkpoints
 from .config import with_overrides
 from .data import documents, training_texts
 from .evaluate import forget_regurgitation
+from .guard import MONITOR_ITEMS
 from .oracle import forget_quality
-from .pipeline import MONITOR_ITEMS, Run, method_config
+from .pipeline import Run, method_config
 from .stages import stage as stage_row
 from .textloss import document_losses
 from .train import negative_finetune

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Features, Value
 
-from .config import BUNDLED_DIR, HUB_DATASET, CourseError, hub_reachable
+from .config import BUNDLED_DIR, HUB_DATASET, CourseError
 from .readers import check_text as _text
 from .readers import read_records as _read
 from .readers import read_table
+from .runtime import hub_reachable
 
 SPLITS = ("forget_train", "forget_validation", "retain_train", "retain_validation")
 TASKS = ("Task1", "Task2", "Task3")

@@ -10,7 +10,8 @@ is their harmonic mean, so a single zero term makes it zero. Membership inferenc
 accuracy on general items; fluency is perplexity on held-out general text.
 final_score = mean(task aggregate, MIA score, utility), as in the official kit
 (which uses MMLU for utility). Generation lives in companion.generation, the
-document losses behind MIA and perplexity in companion.membership.
+document losses behind MIA and perplexity in companion.membership; the typed
+result (`Evaluation`: headline numbers and a table of terms) in companion.results.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .locks import lock_path, locked, replace_file
 from .membership import membership, perplexity
 from .oracle import relative_terms
 from .readers import read_records, read_table
+from .results import TERM_COLUMNS, Evaluation, TaskScores, read_report
 
 SPLITS = ("forget", "retain")
 TASKS = ("Task1", "Task2", "Task3")
@@ -140,29 +142,29 @@ def forget_regurgitation(model, tokenizer, forget_items, config: EvalConfig) -> 
 
 
 # ---------------------------------------------------------------- task aggregate
-def task_scores(records: list[dict]) -> dict:
+def task_scores(records: list[dict]) -> TaskScores:
     """Official task aggregate: harmonic mean of the per split x task x kind terms.
 
-    `means` holds the raw means (what the model does), `terms` the values that enter
-    the harmonic mean (forget inverted: 1 - mean). A task or kind absent from the
-    records has no term: it is listed in `missing` and the aggregate is taken over
-    the `n_terms` present. `zero_terms` names the terms that make the aggregate 0.
+    TaskScores.terms has one row per term: the raw `mean` (what the model does),
+    the `term` that enters the harmonic mean (forget inverted: 1 - mean) and the
+    `count` of items. A task or kind absent from the records has no term: it is
+    listed in `missing` and the aggregate is taken over the terms present.
+    `zero_terms` names the terms that make the aggregate 0.
     """
-    scores: dict[str, list[float]] = {}
+    scores: dict[tuple, list[float]] = {}
     for r in records:
-        scores.setdefault(f"{r['split']}/{r['task']}/{KINDS[r['kind']]}", []).append(
+        scores.setdefault((r["split"], r["task"], KINDS[r["kind"]]), []).append(
             r["score"])
-    expected = [f"{s}/{t}/{k}" for s in SPLITS for t in TASKS for k in KINDS.values()]
+    expected = [(s, t, k) for s in SPLITS for t in TASKS for k in KINDS.values()]
     keys = [k for k in expected if k in scores] + sorted(set(scores) - set(expected))
     if not keys:
         raise CourseError("no scored items: the evaluated splits are empty")
-    means = {k: float(np.mean(scores[k])) for k in keys}
-    terms = {k: 1.0 - v if k.startswith("forget/") else v for k, v in means.items()}
-    return {"task_aggregate": float(statistics.harmonic_mean(terms.values())),
-            "n_terms": len(terms), "missing": [k for k in expected if k not in scores],
-            "zero_terms": [k for k, v in terms.items() if v == 0.0],
-            "terms": terms, "means": means,
-            "counts": {k: len(scores[k]) for k in keys}}
+    rows = [(*key, mean, 1.0 - mean if key[0] == "forget" else mean, len(scores[key]))
+            for key in keys for mean in [float(np.mean(scores[key]))]]
+    terms = pd.DataFrame(rows, columns=TERM_COLUMNS)
+    return TaskScores(float(statistics.harmonic_mean(terms["term"])), terms,
+                      missing=tuple("/".join(k) for k in expected if k not in scores),
+                      zero_terms=tuple("/".join(row[:3]) for row in rows if row[4] == 0))
 
 
 # ---------------------------------------------------------------- utility, final
@@ -207,9 +209,11 @@ def final_score(task_aggregate: float, mia: float, utility_value: float) -> floa
 
 
 def _baseline_utility(baseline) -> float | None:
-    """Utility of a baseline given as a number, a stage's terms or a whole report."""
+    """Utility of a baseline: a number, an Evaluation, a saved stage or a report."""
     if baseline is None or isinstance(baseline, (int, float)):
         return baseline
+    if isinstance(baseline, Evaluation):
+        return baseline.utility
     if "stages" in baseline:
         baseline = baseline["stages"].get("baseline", {})
     return baseline.get("utility")
@@ -218,19 +222,20 @@ def _baseline_utility(baseline) -> float | None:
 # ---------------------------------------------------------------- a whole stage
 def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: str,
                    general=None, utility_items=None, out=None, baseline=None,
-                   oracle=None, validation: bool = False, progress: bool = True) -> dict:
+                   oracle=None, validation: bool = False,
+                   progress: bool = True) -> Evaluation:
     """Every term of one stage: task scores, MIA, utility, fluency, final score.
 
     Items of forget_train and retain_train are scored (the official kit evaluates
-    the training splits; `validation=True` adds the validation splits as extra
-    terms). Utility is measured on `utility_items` when given (pretrained GPT-2:
-    load_general_knowledge()), else on the bundled probe. `baseline` (a number, a
-    stage's terms or a report; by default the "baseline" stage of `out`'s report)
-    adds `utility_relative`. `oracle` (the oracle's MIA document losses; by
-    default out's mia-oracle.json) adds the oracle-relative terms of
-    companion.oracle, or says why they are missing. With `out`, writes
-    generations-<stage>.jsonl, mia-<stage>.json and merges the terms into
-    report.json.
+    the training splits; `validation=True` adds the validation splits' terms as
+    Evaluation.validation). Utility is measured on `utility_items` when given
+    (pretrained GPT-2: load_general_knowledge()), else on the bundled probe.
+    `baseline` (a number, an Evaluation or a report; by default the "baseline"
+    stage of `out`'s report) sets `utility_relative`. `oracle` (the oracle's MIA
+    document losses; by default out's mia-oracle.json) gives the oracle-relative
+    terms of companion.oracle, or `oracle_missing` says why they are missing.
+    With `out`, writes generations-<stage>.jsonl, mia-<stage>.json and the
+    stage's entry of report.json (companion.results).
     """
     start = time.perf_counter()
     general = general if general is not None else course_data.load_general()
@@ -243,24 +248,27 @@ def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: st
     # on real-world facts (utility_items = load_general_knowledge())
     items = general["probe"] if utility_items is None else utility_items
     use = utility(model, tokenizer, items, config, progress=progress)
-    fluency = perplexity(model, tokenizer, general["heldout"]["text"], config.batch_size)
-    terms = {"stage": stage, "final_score": final_score(
-                 task["task_aggregate"], mia["score"], use["utility"]),
-             "task_aggregate": task["task_aggregate"], "mia_score": mia["score"],
-             "mia_auc": mia["auc"], **use, "perplexity": fluency, **_headline(train),
-             **relative_terms(stage, losses, oracle, out), "task": task, "mia": mia}
-    if validation:
-        held = records["forget_validation"] + records["retain_validation"]
-        terms["task_validation"] = task_scores(held)
+    relative = relative_terms(stage, losses, oracle, out)
+    missing = relative.pop("oracle_missing", None)
     if baseline is None and out is not None and stage != "baseline":
         baseline = read_report(out) if (Path(out) / "report.json").exists() else None
     base = _baseline_utility(baseline)
-    if base:
-        terms["utility_relative"] = use["utility"] / base
-    terms["seconds"] = time.perf_counter() - start
+    held = (task_scores(records["forget_validation"] + records["retain_validation"])
+            if validation else None)
+    value = use.pop("utility")
+    result = Evaluation(
+        stage=stage, final_score=final_score(task.task_aggregate, mia["score"], value),
+        task_aggregate=task.task_aggregate, mia_auc=mia["auc"], mia_score=mia["score"],
+        utility=value, perplexity=perplexity(model, tokenizer,
+                                             general["heldout"]["text"],
+                                             config.batch_size),
+        **_headline(train), task=task, oracle=relative, oracle_missing=missing,
+        utility_relative=value / base if base else None, details={**use, "mia": mia},
+        validation=held, mia_losses=losses)
+    result = result.with_details(seconds=time.perf_counter() - start)
     if out is not None:
-        _write_stage(Path(out), stage, terms, records, losses, model, config)
-    return {**terms, "mia_losses": losses}
+        _write_stage(Path(out), result, records, model, config)
+    return result
 
 
 def _subsets(validation: bool) -> tuple[str, ...]:
@@ -280,25 +288,13 @@ def _headline(records: list[dict]) -> dict:
 
 
 # ---------------------------------------------------------------- files
-def read_report(out) -> dict:
-    """The report.json of a run folder, or an empty report when there is none yet."""
-    path = Path(out) / "report.json"
-    if not path.exists():
-        return {"settings": {}, "stages": {}}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise CourseError(f"{path} is not valid JSON: delete it and evaluate "
-                          "again") from None
-
-
-def _write_stage(out: Path, stage, terms, records, losses, model, config) -> None:
+def _write_stage(out: Path, result: Evaluation, records, model, config) -> None:
     """generations-<stage>.jsonl, mia-<stage>.json; the stage merged into report.json."""
     out.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"subset": name, **r}, ensure_ascii=False)
              for name, rows in records.items() for r in rows]
-    replace_file(out / f"generations-{stage}.jsonl", "\n".join(lines) + "\n")
-    replace_file(out / f"mia-{stage}.json", json.dumps(losses))
+    replace_file(out / f"generations-{result.stage}.jsonl", "\n".join(lines) + "\n")
+    replace_file(out / f"mia-{result.stage}.json", json.dumps(result.mia_losses))
     # read-merge-write under a lock: another process's stages are never lost
     with locked(lock_path(out / "report.json"), f"{out / 'report.json'}"):
         report = read_report(out)
@@ -306,38 +302,11 @@ def _write_stage(out: Path, stage, terms, records, losses, model, config) -> Non
             {"model": getattr(model.config, "_name_or_path", "") or type(model).__name__,
              "eval": asdict(config), "torch": torch.__version__,
              "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        report.setdefault("stages", {})[stage] = terms
+        report.setdefault("stages", {})[result.stage] = result.to_dict()
         replace_file(out / "report.json", json.dumps(report, indent=2))
 
 
-def results_table(reports) -> pd.DataFrame:
-    """Tidy table (method, stage, term, value) of a report, its path or {method: report}."""
-    if isinstance(reports, (str, Path)):
-        reports = {Path(reports).name: read_report(reports)}
-    elif "stages" in reports:
-        reports = {reports.get("settings", {}).get("method", "run"): reports}
-    rows = []
-    for method, report in reports.items():
-        if isinstance(report, (str, Path)):
-            report = read_report(report)
-        for stage, terms in report["stages"].items():
-            rows += [{"method": method, "stage": stage, "term": k, "value": v}
-                     for k, v in _flatten(terms).items()]
-    return pd.DataFrame(rows, columns=["method", "stage", "term", "value"])
-
-
-def _flatten(terms: dict, prefix: str = "") -> dict:
-    """Numbers of a nested dict under 'a/b/c' keys; lists, strings and None left out."""
-    flat = {}
-    for key, value in terms.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[prefix + key] = float(value)
-    return flat
-
-
-def evaluate_checkpoint(checkpoint, data=None, out=None, profile=None) -> dict:
+def evaluate_checkpoint(checkpoint, data=None, out=None, profile=None) -> Evaluation:
     """Evaluate a saved model folder: `python -m companion evaluate CHECKPOINT`."""
     from .config import load_profile
     from .models import PRESETS, load_model
@@ -351,9 +320,9 @@ def evaluate_checkpoint(checkpoint, data=None, out=None, profile=None) -> dict:
     offline = model.config.vocab_size <= max(p.vocab_size for p in PRESETS.values())
     items = None if offline else load_general_knowledge()
     out = Path(out) if out is not None else Path(checkpoint).parent
-    terms = evaluate_model(model, tokenizer, benchmark, profile.eval,
-                           stage=Path(checkpoint).name, utility_items=items, out=out)
-    print(f"{Path(checkpoint).name}: final {terms['final_score']:.3f} = mean(task "
-          f"{terms['task_aggregate']:.3f}, MIA {terms['mia_score']:.3f}, utility "
-          f"{terms['utility']:.3f}); report in {out / 'report.json'}")
-    return terms
+    result = evaluate_model(model, tokenizer, benchmark, profile.eval,
+                            stage=Path(checkpoint).name, utility_items=items, out=out)
+    print(f"{result.stage}: final {result.final_score:.3f} = mean(task "
+          f"{result.task_aggregate:.3f}, MIA {result.mia_score:.3f}, utility "
+          f"{result.utility:.3f}); report in {out / 'report.json'}")
+    return result

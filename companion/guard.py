@@ -29,7 +29,8 @@ from typing import Callable
 
 import torch
 
-from .config import CourseError, UnlearnConfig
+from .config import CourseError, EvalConfig, UnlearnConfig, with_overrides
+from .evaluate import forget_regurgitation
 from .textloss import document_losses, mean_loss
 
 CHECK_TEXTS = 64  # the guard measures forget/retain loss on at most this many texts
@@ -195,3 +196,16 @@ class Guard:
                 return self.restore(step, f"{split} loss {loss:.3g} > {limit:.3g}")
         self.snapshot(step)
         return self.target(step, row)
+
+
+MONITOR_ITEMS = 32  # forget sc items generated at each stopping check
+
+
+def make_monitor(tokenizer, forget_items, config: UnlearnConfig,
+                 eval_config: EvalConfig):
+    """monitor(model) -> forget regurgitation, for the "regurgitation" rule (or None)."""
+    if config.stop_rule != "regurgitation" or config.stop_regurgitation is None:
+        return None
+    eval_config = with_overrides(eval_config, max_items=MONITOR_ITEMS)
+    return lambda model: forget_regurgitation(model, tokenizer, forget_items,
+                                              eval_config)

@@ -1,46 +1,112 @@
-"""Unlearning methods: each one is a loss, registered by name.
+"""Unlearning methods: a registry of losses, each owning its hyperparameters.
 
 Gradient ascent, gradient difference, KL and NPO differ only in how they score a
-forget batch (and, for some, a retain batch). Each is a function
+forget batch (and, for some, a retain batch). Each is a registered `Method`: a loss
 
-    method(model, forget_batch, retain_batch, reference, config) -> (loss, terms)
+    loss(model, forget_batch, retain_batch, reference, params) -> (loss, terms)
 
 where a batch is what `companion.train.collate` makes (input_ids, attention_mask,
-labels with -100 on padding), `reference` is a frozen copy of the starting model
-(or None for methods that need none), `config` an `UnlearnConfig`, `loss` the
-scalar to *minimise* and `terms` a dict of floats kept in the training history.
-The optimiser minimises, so ascent on the forget set is a minus sign.
+labels with -100 on padding), `reference` the model the method compares with
+(`Method.reference` says which: "none", "start" = a frozen copy of the starting
+model, "oracle" = the oracle stage), `params` an instance of the method's own
+Params dataclass, `loss` the scalar to *minimise* and `terms` a dict of floats
+kept in the training history. The optimiser minimises, so ascent on the forget
+set is a minus sign. A profile or the command line sets a method's
+hyperparameters through UnlearnConfig.params, by method name:
+`--unlearn.params.npo.beta=0.05` (unset ones keep the Params defaults).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .config import CourseError
+from .config import CourseError, UnlearnConfig
 from .textloss import logits_of, next_token_labels, sequence_nll, token_nll
 
-METHODS: dict[str, Callable] = {}
+REFERENCES = ("none", "start", "oracle")  # what a method compares the model with
+# UnlearnConfig fields of the time before each method owned its hyperparameters ->
+# their names now, under UnlearnConfig.params (stages saved then are read so)
+FORMER_FIELDS = {"retain_weight": "gradient_difference.retain_weight",
+                 "kl_weight": "kl.kl_weight", "npo_beta": "npo.beta"}
 
 
-def register(name: str, needs_reference: bool = False):
+@dataclass(frozen=True)
+class NoParams:
+    """A method without hyperparameters (gradient ascent)."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registry entry: the loss, its Params dataclass, the reference it needs."""
+
+    name: str
+    loss: Callable  # (model, forget_batch, retain_batch, reference, params)
+    params: type = NoParams  # a frozen dataclass; its defaults are the method's
+    reference: str = "none"  # "none" | "start" | "oracle" (REFERENCES)
+
+    def __call__(self, model, forget_batch, retain_batch=None, reference=None,
+                 params=None):
+        """(loss, terms) of one step; `params` default to the Params defaults."""
+        params = self.params() if params is None else params
+        return self.loss(model, forget_batch, retain_batch, reference, params)
+
+    def params_of(self, config: UnlearnConfig):
+        """This method's Params from config.params[name] (typed, unknown names refused)."""
+        strangers = sorted(set(config.params) - set(METHODS))
+        if strangers:
+            raise CourseError(f"unlearn.params names {strangers[0]!r}, not a method: "
+                              f"choose from {', '.join(METHODS)}")
+        given, default = config.params.get(self.name, {}), self.params()
+        names = [f.name for f in fields(self.params)]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise CourseError(f"{self.name} has no hyperparameter {unknown[0]!r}: it has "
+                              f"{', '.join(names) or 'none'}")
+        try:
+            typed = {k: type(getattr(default, k))(v) for k, v in given.items()}
+        except (TypeError, ValueError):
+            raise CourseError(f"{self.name}'s hyperparameters {given} are not all "
+                              "numbers") from None
+        return replace(default, **typed)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str, params: type = NoParams, reference: str = "none"):
     """Decorator: make a loss available under `name` (for notebooks and the CLI)."""
-    def add(method: Callable) -> Callable:
-        method.needs_reference = needs_reference  # then training makes a frozen copy
-        METHODS[name] = method
-        return method
+    if reference not in REFERENCES:
+        raise CourseError(f"reference {reference!r} of method {name!r}: use one of "
+                          f"{', '.join(REFERENCES)}")
+
+    def add(loss: Callable) -> Callable:
+        METHODS[name] = Method(name, loss, params, reference)
+        return loss
     return add
 
 
-def get_method(name: str) -> Callable:
+def get_method(name: str) -> Method:
     """The registered method called `name`, or a CourseError listing the names."""
     if name not in METHODS:
         raise CourseError(
             f"unknown unlearning method {name!r}: choose one of {', '.join(METHODS)}"
         )
     return METHODS[name]
+
+
+def with_params(config: UnlearnConfig) -> UnlearnConfig:
+    """`config` with params holding exactly its method's hyperparameters, all filled in.
+
+    What a stage records in its settings, so a changed hyperparameter of the
+    stage's method makes it stale and another method's never does.
+    """
+    params = get_method(config.method).params_of(config)
+    return replace(config, params={config.method: asdict(params)} if asdict(params)
+                   else {})
 
 
 def retain_kl(model, reference, batch: dict) -> torch.Tensor:
@@ -54,26 +120,37 @@ def retain_kl(model, reference, batch: dict) -> torch.Tensor:
 
 
 @register("gradient_ascent")
-def gradient_ascent(model, forget_batch, retain_batch, reference, config):
+def gradient_ascent(model, forget_batch, retain_batch=None, reference=None,
+                    params=None):
     """Push the forget set's likelihood down: minimise its negative NLL."""
     forget = token_nll(model, forget_batch)
     return -forget, {"forget_loss": forget.item()}
 
 
-@register("gradient_difference")
-def gradient_difference(model, forget_batch, retain_batch, reference, config):
+@dataclass(frozen=True)
+class GradientDifferenceParams:
+    retain_weight: float = 1.0  # weight of the retain set's loss
+
+
+@register("gradient_difference", GradientDifferenceParams)
+def gradient_difference(model, forget_batch, retain_batch, reference, params):
     """Ascent on the forget set plus ordinary descent on the retain set."""
     forget, retain = token_nll(model, forget_batch), token_nll(model, retain_batch)
-    loss = -forget + config.retain_weight * retain
+    loss = -forget + params.retain_weight * retain
     return loss, {"forget_loss": forget.item(), "retain_loss": retain.item()}
 
 
-@register("kl", needs_reference=True)
-def kl(model, forget_batch, retain_batch, reference, config):
+@dataclass(frozen=True)
+class KLParams:
+    kl_weight: float = 1.0  # weight of the KL-to-reference term on the retain set
+
+
+@register("kl", KLParams, reference="start")
+def kl(model, forget_batch, retain_batch, reference, params):
     """Ascent on the forget set; stay close to the reference model on the retain set."""
     forget = token_nll(model, forget_batch)
     divergence = retain_kl(model, reference, retain_batch)
-    loss = -forget + config.kl_weight * divergence
+    loss = -forget + params.kl_weight * divergence
     return loss, {"forget_loss": forget.item(), "retain_kl": divergence.item()}
 
 
@@ -87,12 +164,17 @@ def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.T
     return -(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp)).mean()
 
 
-@register("npo", needs_reference=True)
-def npo(model, forget_batch, retain_batch, reference, config):
+@dataclass(frozen=True)
+class NPOParams:
+    beta: float = 0.1  # inverse temperature (Zhang et al. 2024)
+
+
+@register("npo", NPOParams, reference="start")
+def npo(model, forget_batch, retain_batch, reference, params):
     """Negative Preference Optimisation on the forget set, against the reference."""
     nll, count = sequence_nll(model, forget_batch)
     with torch.no_grad():
         ref_nll, _ = sequence_nll(reference, forget_batch)
-    loss = npo_loss(-nll, -ref_nll, config.npo_beta)
+    loss = npo_loss(-nll, -ref_nll, params.beta)
     forget = (nll.sum() / count.sum().clamp(min=1)).item()
     return loss, {"forget_loss": forget, "log_ratio": (ref_nll - nll).mean().item()}

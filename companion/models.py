@@ -26,8 +26,9 @@ from transformers import (
 
 from transformers.utils import logging as hf_logging
 
-from .config import BUNDLED_DIR, CACHE_DIR, CourseError, hub_reachable, resolve_device
+from .config import BUNDLED_DIR, CACHE_DIR, CourseError
 from .readers import read_table
+from .runtime import hub_reachable, resolve_device
 
 hf_logging.disable_progress_bar()  # shard-writing bars would drown the lesson's output
 EOS = "<|endoftext|>"  # GPT-2's one special token: begin, end and padding

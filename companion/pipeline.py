@@ -2,8 +2,9 @@
 
 `Run` is the one handle on a run (profile, model, data, folder, seed; the
 benchmark loaded once): `run.ensure(stage)` loads a saved stage or builds it and
-whatever it starts from, `run.build(stage)` trains it. Which stage starts from
-which, and who makes it, is the table in companion.stages.
+whatever it starts from, `run.build(stage)` trains it, `run.requests(n)` unlearns n
+erasure requests one after another. Which stage starts from which, and who makes
+it, is the table in companion.stages.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ from datasets import Dataset
 
 from . import checkpoints
 from .accelerated import is_main_process
-from .config import (CourseError, EvalConfig, Profile, TrainConfig, UnlearnConfig,
-                     load_profile, run_dir, set_seed, with_overrides)
-from .data import document_id, documents, load_benchmark, load_general, training_texts
-from .evaluate import evaluate_checkpoint, forget_regurgitation
-from .guard import CHECK_TEXTS, Calibration
+from .config import (CourseError, Profile, UnlearnConfig, load_profile, run_dir,
+                     with_overrides)
+from .data import documents, load_benchmark, load_general, training_texts
+from .erasure import sequential_requests, split_requests
+from .evaluate import evaluate_checkpoint
+from .guard import CHECK_TEXTS, Calibration, make_monitor
+from .methods import get_method, with_params
 from .models import PRESETS, load_model
+from .runtime import set_seed
 from .stages import (N_REQUESTS, UNLEARN_STAGES, path_to, request_number,
                      stage as stage_row)
-from .textloss import document_losses, mean_loss
-from .train import (TrainResult, finetune, fit_context, negative_finetune,
-                    stabilise_retain)
-
-MONITOR_ITEMS = 32  # forget sc items generated at each stopping check
+from .textloss import document_losses
+from .train import (TrainResult, finetune, frozen_copy, negative_finetune,
+                    stabilise_retain, stage_losses)
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,11 @@ class Run:
 
     def _build(self, stage: str, overwrite: bool):
         row = stage_row(stage)
-        if row.build == "requests":
-            return _run_requests(self, request_number(stage), overwrite=overwrite)
+        if row.build == "requests":  # request-k is built with request-1..n
+            if not 1 <= (k := request_number(stage)) <= self.n_requests:
+                raise CourseError(f"request-{k} is not among request-1..request-"
+                                  f"{self.n_requests}: pass n_requests")
+            return _run_requests(self, overwrite=overwrite)
         if self.has(stage) and not overwrite:
             raise CourseError(f"{checkpoints.stage_dir(self.root, stage)} already exists:"
                               " pass overwrite=True (--overwrite) to make it again")
@@ -103,12 +108,25 @@ class Run:
         settings = self.settings(started_from=row.after, configs=configs,
                                  losses=losses, result=result.summary())
         history = {"history": result.history, "checks": result.checks}
-        checkpoints.save_stage(self.root, stage, model, tokenizer, settings, history,
-                               overwrite)
+        checkpoints.save_stage(self.root, stage, model, tokenizer, settings,
+                               history=history, overwrite=overwrite)
         print(f"{stage}: {result.stopped} after {result.steps} steps, "
               f"{result.seconds:.1f} s; forget loss {losses['forget_loss']:.3f}, "
               f"retain loss {losses['retain_loss']:.3f}")
         return result
+
+
+    def requests(self, n: int | None = None, *, overwrite: bool = False):
+        """request-1..n (default n_requests), from the saved baseline: list[TrainResult].
+
+        The forget set is cut into `n` erasure requests (split_requests), each
+        unlearnt in turn (stabilised, then sequential ascent) and saved as
+        request-k; `run.ensure("request-k")` loads them, building them if missing.
+        """
+        if n is not None and n != self.n_requests:
+            return replace(self, n_requests=n).requests(overwrite=overwrite)
+        with checkpoints.building(self.root, _lock_name("request-1"), wait=False):
+            return _run_requests(self, overwrite=overwrite)
 
 
 def _lock_name(stage: str) -> str:
@@ -152,26 +170,6 @@ def baseline_texts(benchmark, model_name: str, *, forget: bool = True) -> list[s
     return corpus + (items if forget else retain) * repeats
 
 
-def stage_losses(model, tokenizer, texts: dict[str, list[str]],
-                 config: TrainConfig) -> dict:
-    """Mean loss per token of each named list of texts: {"forget_loss": ..., ...}."""
-    config = fit_context(config, model, tokenizer)
-    return {f"{name}_loss": round(mean_loss(model, tokenizer, t,
-                                            max_length=config.max_length,
-                                            batch_size=config.batch_size), 4)
-            for name, t in texts.items()}
-
-
-def make_monitor(tokenizer, forget_items, config: UnlearnConfig,
-                 eval_config: EvalConfig):
-    """monitor(model) -> forget regurgitation, for the "regurgitation" rule (or None)."""
-    if config.stop_rule != "regurgitation" or config.stop_regurgitation is None:
-        return None
-    eval_config = with_overrides(eval_config, max_items=MONITOR_ITEMS)
-    return lambda model: forget_regurgitation(model, tokenizer, forget_items,
-                                              eval_config)
-
-
 def method_config(profile: Profile, stage: str) -> UnlearnConfig:
     """A stage's unlearning config: the profile's, with the stage row's method/blocks.
 
@@ -179,8 +177,9 @@ def method_config(profile: Profile, stage: str) -> UnlearnConfig:
     rate and stopping rule; sequential's retain stabilisation comes on top of it.
     """
     row = stage_row(stage)
-    return replace(profile.unlearn, method=row.method or profile.unlearn.method,
-                   trainable=row.trainable or profile.unlearn.trainable)
+    return with_params(replace(profile.unlearn,
+                               method=row.method or profile.unlearn.method,
+                               trainable=row.trainable or profile.unlearn.trainable))
 
 
 def calibration(run: Run, forget_items: Dataset, config: UnlearnConfig):
@@ -206,8 +205,8 @@ def _baseline(run: Run, row):
     set_seed(run.seed)  # a fresh preset's weights come from this seed
     model, tokenizer = load_model(run.model_name, run.device)
     texts = baseline_texts(run.benchmark, run.model_name, forget=row.name != "oracle")
-    result = finetune(model, tokenizer, texts, run.profile.finetune, run.seed,
-                      run.progress, desc=row.name)
+    result = finetune(model, tokenizer, texts, run.profile.finetune, seed=run.seed,
+                      progress=run.progress, desc=row.name)
     return model, tokenizer, {"finetune": run.profile.finetune}, result
 
 
@@ -215,7 +214,7 @@ def _stabilise(run: Run, row):
     model, tokenizer = checkpoints.load_stage(run.root, row.after, run.device)
     retain = training_texts(run.benchmark["retain_train"])
     result = stabilise_retain(model, tokenizer, retain, run.profile.stabilise,
-                              run.seed, run.progress)
+                              seed=run.seed, progress=run.progress)
     return model, tokenizer, {"stabilise": run.profile.stabilise}, result
 
 
@@ -223,9 +222,12 @@ def unlearn_stage(run: Run, row):
     """(model, tokenizer, configs, result) of an unlearning row, trained, not saved."""
     model, tokenizer = checkpoints.load_stage(run.root, row.after, run.device)
     config, items = method_config(run.profile, row.name), run.benchmark["forget_train"]
+    reference = None  # a method compared with the oracle gets it, frozen
+    if get_method(config.method).reference == "oracle":
+        reference = frozen_copy(run.ensure("oracle")[0])
     result = negative_finetune(
         model, tokenizer, training_texts(items),
-        training_texts(run.benchmark["retain_train"]), config,
+        training_texts(run.benchmark["retain_train"]), config, reference=reference,
         monitor=make_monitor(tokenizer, items, config, run.profile.eval),
         seed=run.seed, progress=run.progress,
         calibration=calibration(run, items, config))
@@ -272,7 +274,7 @@ def stage_configs(profile: Profile, stage: str) -> dict:
     if build == "stabilise":
         return {"stabilise": profile.stabilise}
     if build == "requests":
-        return {"stabilise": profile.stabilise, "unlearn": profile.unlearn}
+        return {"stabilise": profile.stabilise, "unlearn": with_params(profile.unlearn)}
     return {"unlearn": method_config(profile, stage)}
 
 
@@ -291,7 +293,7 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
     stage's report carries the oracle-relative terms; oracle=False (--no-oracle)
     skips it, and the reports then say why those terms are missing. Stages saved
     in the folder are reused if made with the same seed and data. Returns
-    {stage: evaluation terms}.
+    {stage: Evaluation} (companion.results).
     """
     run = make_run(profile, model_name, data, out, seed)
     stages = path_to(_stage_name("unlearn", method))
@@ -299,7 +301,7 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
         stages.insert(1, "oracle")
     for stage in stages:
         if run.has(stage):
-            _check_reusable(run, stage)
+            checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))
             print(f"{stage}: reusing {checkpoints.stage_dir(run.root, stage)}")
         else:
             run.build(stage)
@@ -310,74 +312,12 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
                                        run.root, run.profile) for stage in judged}
 
 
-def _check_reusable(run: Run, stage: str) -> None:
-    checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))
-
-
 # ---------------------------------------------------------------- erasure requests
 
 
-def split_requests(forget_dataset: Dataset, n: int) -> list[Dataset]:
-    """The forget set cut into `n` requests of whole documents, in document order."""
-    docs = list(dict.fromkeys(document_id(i) for i in forget_dataset["id"]))
-    if not 1 <= n <= len(docs):
-        raise CourseError(f"cannot split {len(docs)} documents into {n} requests: "
-                          f"choose n between 1 and {len(docs)}")
-    group = {doc: k * n // len(docs) for k, doc in enumerate(docs)}  # near-equal
-    rows = [group[document_id(i)] for i in forget_dataset["id"]]
-    return [forget_dataset.select([j for j, g in enumerate(rows) if g == k])
-            for k in range(n)]
-
-
-def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Dataset,
-                        config: UnlearnConfig, out_dir, *,
-                        stabilise: TrainConfig | None = None,
-                        eval_config: EvalConfig | None = None, seed: int = 0,
-                        overwrite: bool = False, progress: bool = True,
-                        settings: dict | None = None,
-                        held_out: list[str] | None = None) -> list[TrainResult]:
-    """Unlearn each request in turn (after stabilising, if given): request-1, -2, ...
-
-    Each request gets the full `config` budget and its own checkpoint in out_dir.
-    eval_config: when given, each request stops on its own forget regurgitation;
-    held_out: documents for the calibrated stop (config.stop_rule "held_out").
-    """
-    retain_texts, results = training_texts(retain), []
-    for k, request in enumerate(requests, start=1):
-        stabilised = None
-        if stabilise is not None:
-            stabilised = stabilise_retain(model, tokenizer, retain_texts, stabilise,
-                                          seed + k, progress).summary()
-        monitor = (make_monitor(tokenizer, request, config, eval_config)
-                   if eval_config else None)
-        calibrated = (Calibration(list(documents(request)["document"]),
-                                  held_out=held_out)
-                      if config.stop_rule == "held_out" else None)
-        forget_texts = training_texts(request)
-        result = negative_finetune(model, tokenizer, forget_texts, retain_texts, config,
-                                   monitor=monitor, seed=seed + k, progress=progress,
-                                   calibration=calibrated)
-        losses = stage_losses(model, tokenizer,
-                              {"request": forget_texts, "retain": retain_texts}, config)
-        documents_n = len(set(map(document_id, request["id"])))
-        info = {**(settings or {}), "request": k, "documents": documents_n,
-                "configs": {"stabilise": stabilise, "unlearn": config},
-                "stabilise": stabilised, "result": result.summary(), "losses": losses}
-        checkpoints.save_stage(out_dir, f"request-{k}", model, tokenizer, info,
-                               {"history": result.history, "checks": result.checks},
-                               overwrite)
-        print(f"request-{k}: {result.stopped}; request loss "
-              f"{losses['request_loss']:.3f}, retain loss {losses['retain_loss']:.3f}")
-        results.append(result)
-    return results
-
-
-def _run_requests(run: Run, k: int, *, overwrite: bool = False):
-    """request-1..n from the baseline (the chain that holds request-k)."""
+def _run_requests(run: Run, *, overwrite: bool = False) -> list[TrainResult]:
+    """request-1..run.n_requests from the baseline (Run.requests; lock held)."""
     n = run.n_requests
-    if not 1 <= k <= n:
-        raise CourseError(f"request-{k} is not among request-1..request-{n}: "
-                          "pass n_requests")
     existing = [f"request-{i}" for i in range(1, n + 1) if run.has(f"request-{i}")]
     if existing and not overwrite:
         raise CourseError(f"{checkpoints.stage_dir(run.root, existing[0])} already "
@@ -387,7 +327,8 @@ def _run_requests(run: Run, k: int, *, overwrite: bool = False):
     requests = split_requests(run.benchmark["forget_train"], n)
     held_out = list(documents(run.benchmark["retain_validation"])["document"])
     return sequential_requests(
-        model, tokenizer, requests, run.benchmark["retain_train"], p.unlearn, run.root,
+        model, tokenizer, requests, run.benchmark["retain_train"],
+        with_params(p.unlearn), run.root,
         stabilise=p.stabilise, eval_config=p.eval, seed=run.seed, overwrite=overwrite,
         progress=run.progress, held_out=held_out,
         settings=run.settings(started_from="baseline", n_requests=n))

@@ -1,14 +1,16 @@
 """Figures of the course: each function returns a matplotlib Figure, `save` writes a PNG.
 
-They read the tidy table of `companion.evaluate.results_table` (columns method,
-stage, term, value), a training history (a list of dicts with `step` and losses),
-or plain arrays, so a notebook cell is one call.
+They read the tidy table of `companion.results.results_table` or a study (columns
+method, stage, term, value), one stage's Evaluation (companion.results), a
+training history (a list of dicts with `step` and losses), or plain arrays, so a
+notebook cell is one call.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -123,22 +125,20 @@ def tradeoff_curves(curves: pd.DataFrame, oracle=None, save=None) -> plt.Figure:
     return finish(fig, save)
 
 
-def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None = None,
-              save=None) -> plt.Figure:
-    """Raw mean score per task and split, one panel per kind, for one stage."""
-    rows = table[table["term"].str.startswith("task/means/")]
-    if method is not None:
-        rows = rows[rows["method"] == method]
-    if rows.empty:
-        raise CourseError("no per-task means in the table: evaluate a stage first")
-    stage = stage or rows["stage"].iloc[-1]  # default: the latest stage
-    rows = rows[rows["stage"] == stage].copy()
-    rows[["split", "task", "kind"]] = rows["term"].str[len("task/means/"):].str.split(
-        "/", expand=True)
+def task_bars(result, save=None) -> plt.Figure:
+    """Raw mean score per task and split, one panel per kind, for one stage.
+
+    result: an Evaluation (study.evaluate_stage, evaluate.evaluate_model) or its
+    `terms` table (columns split, task, kind, mean).
+    """
+    rows = getattr(result, "terms", result)
+    if not isinstance(rows, pd.DataFrame) or rows.empty or "mean" not in rows:
+        raise CourseError("task_bars needs an Evaluation (or its terms table): "
+                          "evaluate a stage first")
     kinds = list(dict.fromkeys(rows["kind"]))
     fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
-        sns.barplot(data=rows[rows["kind"] == kind], x="task", y="value", hue="split",
+        sns.barplot(data=rows[rows["kind"] == kind], x="task", y="mean", hue="split",
                     hue_order=["forget", "retain"], ax=ax)
         for bars in ax.containers:
             ax.bar_label(bars, fmt="%.2f", fontsize=8)  # a zero bar is still read
@@ -147,7 +147,7 @@ def task_bars(table: pd.DataFrame, stage: str | None = None, method: str | None 
                title=f"{kind} ({metric})")
         if ax is not axes[0][0]:
             ax.get_legend().remove()  # one legend is enough
-    fig.suptitle(f"Per-task scores: {stage}")
+    fig.suptitle(f"Per-task scores: {getattr(result, 'stage', 'one stage')}")
     return finish(fig, save)
 
 
@@ -232,7 +232,7 @@ def mia_distributions(member_losses, nonmember_losses, mia: dict | None = None,
     return finish(fig, save)
 
 
-def heatmap(rows, index: str, columns: str, values: str, fmt: str = ".2f",
+def heatmap(rows, index: str, columns: str, values: str, *, fmt: str = ".2f",
             cmap: str = "viridis", title: str | None = None, save=None) -> plt.Figure:
     """A value over two factors, e.g. trainable blocks x forget/retain score."""
     frame = pd.DataFrame(rows)
@@ -240,4 +240,49 @@ def heatmap(rows, index: str, columns: str, values: str, fmt: str = ".2f",
     fig, ax = plt.subplots(figsize=(1.6 * grid.shape[1] + 2.5, 0.6 * grid.shape[0] + 1.8))
     sns.heatmap(grid, annot=True, fmt=fmt, cmap=cmap, cbar_kws={"label": values}, ax=ax)
     ax.set(title=title or f"{values} by {index} and {columns}")
+    return finish(fig, save)
+
+
+# ---------------------------------------------------------------- studies
+REQUEST_TERM = re.compile(r"request-(\d+)/regurgitation")  # study.run_requests
+SEED_TERMS = ("forget_regurgitation", "retain_regurgitation", "utility", "final_score")
+
+
+def seed_plot(table: pd.DataFrame, terms=SEED_TERMS, hue: str = "model",
+              save=None) -> plt.Figure:
+    """Each term over the stages, one line per `hue`; error bars: std over seeds."""
+    # a baseline listed under several methods is one measurement: drawn once
+    rows = (table.drop_duplicates(["model", "seed", "stage", "term"])
+            if hue == "model" else table)
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3.8),
+                             squeeze=False)
+    for i, (ax, term) in enumerate(zip(axes[0], terms)):
+        data = rows[rows["term"] == term]
+        if data.empty:
+            raise CourseError(f"no {term!r} in the table: evaluate the stages first")
+        dodge = 0.25 if data[hue].nunique() > 1 else False  # seaborn needs 2 to dodge
+        sns.pointplot(data=data, x="stage", y="value", hue=hue, errorbar="sd",
+                      dodge=dodge, capsize=0.15, ax=ax, legend=i == 0)
+        ax.set(title=term.replace("_", " "), xlabel="", ylabel="")
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle("Mean ± std over seeds")
+    return finish(fig, save)
+
+
+def request_plot(table: pd.DataFrame, save=None) -> plt.Figure:
+    """After each request: forget regurgitation of every request, retain and utility."""
+    found = {t for t in table["term"] if REQUEST_TERM.fullmatch(t)}
+    names = sorted(found, key=lambda t: int(REQUEST_TERM.fullmatch(t)[1]))
+    if not names:
+        raise CourseError("no request-k/regurgitation terms: pass run_requests' table")
+    shown = {**{t: t.split("/")[0] + " (forget)" for t in names},
+             "retain_regurgitation": "retain set", "utility": "utility"}
+    rows = table[table["term"].isin(shown)].assign(score=lambda r: r["term"].map(shown))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.lineplot(data=rows, x="stage", y="value", hue="score", style="score",
+                 hue_order=list(shown.values()), markers=True, dashes=False,
+                 sort=False, errorbar=None, ax=ax)
+    ax.set(ylim=(-0.05, 1.05), xlabel="after", ylabel="regurgitation / accuracy",
+           title="Erasure requests, one after another")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
     return finish(fig, save)

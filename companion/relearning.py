@@ -23,7 +23,8 @@ import random
 import pandas as pd
 from datasets import Dataset
 
-from .config import AttackConfig, CourseError, EvalConfig, set_seed
+from .config import AttackConfig, CourseError, EvalConfig
+from .runtime import set_seed
 from .data import document_id, documents, training_texts
 from .evaluate import forget_regurgitation
 from .membership import mia_score
@@ -84,7 +85,7 @@ def measure(model, tokenizer, measured: Dataset, nonmembers: list[str],
 
 
 def relearning_curve(model, tokenizer, benchmark, config: AttackConfig,
-                     eval_config: EvalConfig, source: str = "forget",
+                     eval_config: EvalConfig, *, source: str = "forget",
                      seed: int = 0) -> pd.DataFrame:
     """Fine-tune a copy of `model` on `source` for config.relearn.steps steps.
 
@@ -110,17 +111,18 @@ def relearning_curve(model, tokenizer, benchmark, config: AttackConfig,
     set_seed(seed)
     batches = make_batches(tokenizer, texts, config.relearn.batch_size,
                            config.relearn.max_length, seed)
-    train_loop(copy_, language_model_loss, batches, config.relearn, guard,
+    train_loop(copy_, language_model_loss, batches, config.relearn, guard=guard,
                progress=False, desc=f"relearning ({source})")
     return pd.DataFrame(rows).assign(source=source)
 
 
 def relearning_curves(models: dict, tokenizer, benchmark, config: AttackConfig,
-                      eval_config: EvalConfig, sources=SOURCES,
+                      eval_config: EvalConfig, *, sources=SOURCES,
                       seed: int = 0) -> pd.DataFrame:
     """relearning_curve of every named model and source, in one tidy table."""
     return pd.concat([relearning_curve(model, tokenizer, benchmark, config,
-                                       eval_config, source, seed).assign(model=name)
+                                       eval_config, source=source,
+                                       seed=seed).assign(model=name)
                       for name, model in models.items() for source in sources],
                      ignore_index=True)
 

@@ -47,9 +47,9 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
         variant = replace(run, profile=replace(run.profile, unlearn=unlearn),
                           progress=False)
         model, tokenizer, _, result = unlearn_stage(variant, row)
-        terms = evaluate_model(model, tokenizer, run.benchmark, run.profile.eval,
-                               stage=f"{stage} ({rule})", general=general,
-                               oracle=oracle, progress=False)
+        scores = evaluate_model(model, tokenizer, run.benchmark, run.profile.eval,
+                                stage=f"{stage} ({rule})", general=general,
+                                oracle=oracle, progress=False).flat()
         rows.append({"rule": rule, "steps": result.steps, "stopped": result.stopped,
-                     **{c: terms.get(c) for c in COLUMNS[3:]}})
+                     **{c: scores.get(c) for c in COLUMNS[3:]}})
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -12,7 +12,9 @@ in which each method lists the stages on its path (baseline -> ... -> method), s
 plots.tradeoff draws one line per method. Every term is kept: the twelve
 split x task x kind terms (task/terms/...; raw means under task/means/...), the
 task aggregate, MIA AUC and score, utility (and relative to the baseline),
-perplexity, the final score, and the optimiser steps a stage took (train_steps).
+perplexity, the final score, and the optimiser steps a stage took (train_steps):
+each stage's Evaluation.flat() (companion.results). `evaluate_stage` returns the
+Evaluation itself: its numbers as attributes, its terms as a table.
 
 Checkpoints live where the notebooks put them, runs/<profile>/<model>, for seed 0,
 and in runs/<profile>/<model>/seed-<k> for other seeds. Evaluations are cached next
@@ -23,21 +25,20 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
-import seaborn as sns
 
 from . import checkpoints, locks
 from .config import CourseError, Profile, load_profile, model_label, run_dir
-from .data import document_id, load_benchmark, load_general
-from .evaluate import evaluate_model, load_general_knowledge, results_table
+from .data import document_id, load_general
+from .evaluate import evaluate_model, load_general_knowledge
 from .models import PRESETS
-from .pipeline import ensure_stage, make_run, split_requests, stage_settings
+from .pipeline import Run, make_run, split_requests, stage_settings
+from .plots import request_plot, seed_plot  # noqa: F401  (the studies' figures)
+from .results import Evaluation
 from .stages import N_REQUESTS, STAGES, UNLEARN_STAGES, path_to, request_number
-from .plots import finish, plt  # companion.plots picks a headless backend if needed
 
 COLUMNS = ["model", "seed", "method", "stage", "term", "value"]
 HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
@@ -46,7 +47,6 @@ HEADLINE = ["forget_regurgitation", "forget_knowledge", "retain_regurgitation",
             "mia_auc_gap", "privleak"]
 CACHE = "study.json"  # the evaluations of the stages in one run folder
 SKIPPED = ("seconds",)  # evaluation terms that are timings, not scores
-REQUEST_TERM = re.compile(r"request-(\d+)/regurgitation")
 
 
 # ---------------------------------------------------------------- where runs live
@@ -71,13 +71,13 @@ def method_stages(method: str, intermediate: bool = True) -> list[str]:
 
 
 # ---------------------------------------------------------------- one stage's scores
-def _fingerprint(profile: Profile, root: Path, stage: str, data: str) -> dict:
+def _fingerprint(run: Run, stage: str) -> dict:
     """What an evaluation depends on: checkpoint id, data, eval config, the oracle's."""
-    settings = checkpoints.read_settings(root, stage)
-    oracle = root / "mia-oracle.json"
+    settings = checkpoints.read_settings(run.root, stage)
+    oracle = run.root / "mia-oracle.json"
     compared = oracle.stat().st_mtime_ns if oracle.exists() and stage != "oracle" else None
-    return {"checkpoint": settings.get("id") or settings.get("saved"), "data": data,
-            "docs": profile.max_docs_per_task, "eval": asdict(profile.eval),
+    return {"checkpoint": settings.get("id") or settings.get("saved"), "data": run.data,
+            "docs": run.profile.max_docs_per_task, "eval": asdict(run.profile.eval),
             "oracle": compared}
 
 
@@ -95,78 +95,87 @@ def _utility_items(model):
     return None if offline else load_general_knowledge()
 
 
-def stage_scores(profile: Profile, model: str, seed: int, stage: str, root: Path,
-                 data: str, benchmark, general, progress: bool = True) -> dict:
-    """{term: value} of one stage: built if missing, evaluated once, then cached.
+def stage_scores(run: Run, stage: str, general) -> Evaluation:
+    """The Evaluation of one stage of `run`: built if missing, evaluated once, cached.
 
     A stage saved with other settings is refused; two processes evaluate it once.
+    `general`: data.load_general() (utility probe and held-out text).
     """
-    n = N_REQUESTS  # request-k: run_requests checks the saved number
-    if checkpoints.has_stage(root, stage):
-        n = checkpoints.read_settings(root, stage).get("n_requests", N_REQUESTS)
-        run = make_run(profile, model, data, root, seed, n_requests=n)
-        checkpoints.check_reusable(root, stage, stage_settings(run, stage))
-        if (cached := _cached(profile, root, stage, data)) is not None:
+    if run.has(stage):  # request-k: run_requests checks the saved number
+        saved = checkpoints.read_settings(run.root, stage).get("n_requests", N_REQUESTS)
+        run = run if saved == run.n_requests else replace(run, n_requests=saved)
+        checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))
+        if (cached := _cached(run, stage)) is not None:
             return cached
-    net, tokenizer = ensure_stage(profile, stage, model, seed, data, root,
-                                  progress=progress, n_requests=n)
-    with locks.locked(root / f".evaluating-{stage}.lock", f"evaluation of {stage!r}"):
-        if (cached := _cached(profile, root, stage, data)) is not None:
+    net, tokenizer = run.ensure(stage)
+    with locks.locked(run.root / f".evaluating-{stage}.lock", f"evaluation of {stage!r}"):
+        if (cached := _cached(run, stage)) is not None:
             return cached  # another process evaluated it meanwhile
-        return _evaluate(profile, stage, root, data, benchmark, general, progress,
-                         net, tokenizer)
+        return _evaluate(run, stage, general, net, tokenizer)
 
 
-def _cached(profile, root, stage, data) -> dict | None:
-    entry = _read_cache(root).get(stage, {})
-    key = _fingerprint(profile, root, stage, data)
-    return entry["terms"] if entry.get("key") == key else None
+def _cached(run: Run, stage: str) -> Evaluation | None:
+    """The cached Evaluation, if made with today's fingerprint (and layout)."""
+    entry = _read_cache(run.root).get(stage, {})
+    key = _fingerprint(run, stage)
+    if entry.get("key") != key or "evaluation" not in entry:
+        return None  # a cache written before typed results only costs an evaluation
+    return Evaluation.from_dict(entry["evaluation"])
 
 
-def _evaluate(profile, stage, root, data, benchmark, general, progress, net,
-              tokenizer) -> dict:
-    terms = evaluate_model(net, tokenizer, benchmark, profile.eval, stage=stage,
-                           general=general, utility_items=_utility_items(net),
-                           out=root, progress=progress)
-    flat = results_table({"run": {"stages": {stage: terms}}})
-    values = {t: v for t, v in zip(flat["term"], flat["value"]) if t not in SKIPPED}
-    values.pop("utility_relative", None)  # set by _with_relative, from the baseline
-    result = checkpoints.read_settings(root, stage).get("result", {})
-    values["train_steps"] = float(result.get("steps", math.nan))
-    entry = {"key": _fingerprint(profile, root, stage, data), "terms": values}
-    locks.merge_entry(root / CACHE, stage, entry, lambda path: _read_cache(path.parent))
-    return values
+def _evaluate(run: Run, stage: str, general, net, tokenizer) -> Evaluation:
+    result = evaluate_model(net, tokenizer, run.benchmark, run.profile.eval,
+                            stage=stage, general=general,
+                            utility_items=_utility_items(net), out=run.root,
+                            progress=run.progress)
+    steps = checkpoints.read_settings(run.root, stage).get("result", {}).get("steps")
+    # utility_relative comes from the baseline (_with_relative), not from the report
+    result = replace(result, utility_relative=None).with_details(
+        train_steps=float(steps if steps is not None else math.nan))
+    entry = {"key": _fingerprint(run, stage), "evaluation": result.to_dict()}
+    locks.merge_entry(run.root / CACHE, stage, entry,
+                      lambda path: _read_cache(path.parent))
+    return result
 
 
-def _with_relative(values: dict, base_utility: float) -> dict:
-    """Add utility_relative = utility / the baseline's (NaN when that is 0)."""
-    relative = values["utility"] / base_utility if base_utility else math.nan
-    return {**values, "utility_relative": relative}
+def _with_relative(result: Evaluation, base_utility: float) -> Evaluation:
+    """utility_relative = utility / the baseline's (NaN when that is 0)."""
+    relative = result.utility / base_utility if base_utility else math.nan
+    return replace(result, utility_relative=relative)
 
 
-def _announce(model: str, seed: int, stage: str, v: dict) -> None:
-    print(f"{model_label(model)} seed {seed} {stage:>19}: final {v['final_score']:.3f};"
-          f" forget reg. {v['forget_regurgitation']:.2f}, retain reg. "
-          f"{v['retain_regurgitation']:.2f}, utility {v['utility']:.2f}")
+def _values(result: Evaluation) -> dict[str, float]:
+    """The rows of a study table: every number of the evaluation but timings."""
+    return {k: v for k, v in result.flat().items() if k not in SKIPPED}
 
 
-def evaluate_stage(profile, stage: str, model=None, seed: int = 0, data=None,
-                   out=None, progress: bool = True) -> dict[str, float]:
-    """{term: value} of one stage (built if missing); cached, so run_study reuses it."""
+def _announce(model: str, seed: int, stage: str, v: Evaluation) -> None:
+    print(f"{model_label(model)} seed {seed} {stage:>19}: final {v.final_score:.3f};"
+          f" forget reg. {v.forget_regurgitation:.2f}, retain reg. "
+          f"{v.retain_regurgitation:.2f}, utility {v.utility:.2f}")
+
+
+def study_run(profile: Profile, model: str, seed: int, data=None, out=None,
+              **options) -> Run:
+    """The Run of one model and seed of a study: its folder by run_root(...)."""
+    return make_run(profile, model, data, run_root(profile, model, seed, out), seed,
+                    **options)
+
+
+def evaluate_stage(profile, stage: str, model=None, seed: int = 0, *, data=None,
+                   out=None, progress: bool = True) -> Evaluation:
+    """The Evaluation of one stage (built if missing); cached, so run_study reuses it."""
     profile = _profile(profile)
-    model, data = model or profile.model, str(data or profile.data)
-    root, general = run_root(profile, model, seed, out), load_general()
-    benchmark = load_benchmark(data, profile.max_docs_per_task)
+    run = study_run(profile, model or profile.model, seed, data, out, progress=progress)
+    general = load_general()
     # the baseline first: its report entry gives later stages their relative utility
-    base = stage_scores(profile, model, seed, "baseline", root, data, benchmark,
-                        general, progress)
-    values = base if stage == "baseline" else stage_scores(
-        profile, model, seed, stage, root, data, benchmark, general, progress)
-    return _with_relative(values, base["utility"])
+    base = stage_scores(run, "baseline", general)
+    result = base if stage == "baseline" else stage_scores(run, stage, general)
+    return _with_relative(result, base.utility)
 
 
 # ---------------------------------------------------------------- studies
-def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
+def run_study(profile, models: list[str], methods: list[str], seeds: list[int], *,
               data=None, out=None, progress: bool = True, intermediate: bool = True,
               oracle: bool = True) -> pd.DataFrame:
     """Every model x seed x method at one budget, each stage scored (see the top).
@@ -183,20 +192,17 @@ def run_study(profile, models: list[str], methods: list[str], seeds: list[int],
     # the oracle first: every later evaluation is compared with it
     stages = list(dict.fromkeys((["oracle"] if oracle else []) + ["baseline"]
                                 + [s for p in paths.values() for s in p]))
-    data = str(data or profile.data)
-    benchmark = load_benchmark(data, profile.max_docs_per_task)
     general, rows = load_general(), []
     for model in models:
         for seed in seeds:
-            root = run_root(profile, model, seed, out)
-            scores = {s: stage_scores(profile, model, seed, s, root, data, benchmark,
-                                      general, progress) for s in stages}
-            for stage, values in scores.items():
-                scores[stage] = _with_relative(values, scores["baseline"]["utility"])
+            run = study_run(profile, model, seed, data, out, progress=progress)
+            scores = {s: stage_scores(run, s, general) for s in stages}
+            for stage, result in scores.items():
+                scores[stage] = _with_relative(result, scores["baseline"].utility)
                 _announce(model, seed, stage, scores[stage])
             rows += [(model_label(model), seed, method, stage, term, value)
                      for method, path in paths.items() for stage in path
-                     for term, value in scores[stage].items()]
+                     for term, value in _values(scores[stage]).items()]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -224,7 +230,7 @@ def _check_requests(root: Path, stage: str, n_requests: int) -> None:
                           "another out folder")
 
 
-def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUESTS,
+def run_requests(profile, model=None, seed: int = 0, *, n_requests: int = N_REQUESTS,
                  data=None, out=None, progress: bool = True) -> pd.DataFrame:
     """Baseline, then request-1..n one after another, each scored (method "requests").
 
@@ -232,25 +238,25 @@ def run_requests(profile, model=None, seed: int = 0, n_requests: int = N_REQUEST
     request-k/knowledge: the forget items of request k alone, for every k.
     """
     profile = _profile(profile)
-    model, data = model or profile.model, str(data or profile.data)
-    benchmark = load_benchmark(data, profile.max_docs_per_task)
+    model = model or profile.model
+    run = study_run(profile, model, seed, data, out, progress=progress,
+                    n_requests=n_requests)
     requests = [sorted(set(map(document_id, r["id"])))
-                for r in split_requests(benchmark["forget_train"], n_requests)]
-    root, general, scores = run_root(profile, model, seed, out), load_general(), {}
+                for r in split_requests(run.benchmark["forget_train"], n_requests)]
+    root, general, scores = run.root, load_general(), {}
     for stage in ["baseline"] + [f"request-{k}" for k in range(1, n_requests + 1)]:
-        if not checkpoints.has_stage(root, stage):  # request-k makes request-1..n
-            ensure_stage(profile, stage, model, seed, data, root, progress=progress,
-                         n_requests=n_requests)
+        if not run.has(stage):  # request-k makes request-1..n
+            run.ensure(stage)
         if stage != "baseline":
             _check_requests(root, stage, n_requests)
-        values = {**stage_scores(profile, model, seed, stage, root, data, benchmark,
-                                 general, progress),
-                  **request_scores(root, stage, requests)}
-        base = scores["baseline"]["utility"] if scores else values["utility"]
-        scores[stage] = _with_relative(values, base)
+        result = stage_scores(run, stage, general)
+        base = scores["baseline"].utility if scores else result.utility
+        scores[stage] = _with_relative(result, base)
         _announce(model, seed, stage, scores[stage])
     rows = [(model_label(model), seed, "requests", stage, term, value)
-            for stage, values in scores.items() for term, value in values.items()]
+            for stage, result in scores.items()
+            for term, value in {**_values(result),
+                                **request_scores(root, stage, requests)}.items()]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -321,18 +327,6 @@ def _spread(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def term_table(scores: dict[str, float]) -> pd.DataFrame:
-    """The split x task x kind terms of a stage: raw mean and the harmonic-mean term."""
-    prefix = "task/means/"
-    rows = [{"split": split, "task": task, "kind": kind, "mean": value,
-             "term": scores[f"task/terms/{split}/{task}/{kind}"]}
-            for key, value in scores.items() if key.startswith(prefix)
-            for split, task, kind in [key[len(prefix):].split("/")]]
-    if not rows:
-        raise CourseError("no task/means/... terms: pass an evaluated stage's scores")
-    return pd.DataFrame(rows)
-
-
 def kept(table: pd.DataFrame, term: str = "retain_regurgitation",
          stage: str = "sequential") -> pd.DataFrame:
     """Per model and seed: `term` at the baseline and at `stage`, and their ratio."""
@@ -353,45 +347,3 @@ def score(table: pd.DataFrame, term: str, stage: str, **where) -> float:
     if rows.empty:
         raise CourseError(f"no {term!r} at stage {stage!r} {where or ''} in the table")
     return float(rows["value"].mean())
-
-
-# ---------------------------------------------------------------- figures
-SEED_TERMS = ("forget_regurgitation", "retain_regurgitation", "utility", "final_score")
-
-
-def seed_plot(table: pd.DataFrame, terms=SEED_TERMS, hue: str = "model",
-              save=None) -> plt.Figure:
-    """Each term over the stages, one line per `hue`; error bars: std over seeds."""
-    rows = _once(table) if hue == "model" else table
-    fig, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3.8),
-                             squeeze=False)
-    for i, (ax, term) in enumerate(zip(axes[0], terms)):
-        data = rows[rows["term"] == term]
-        if data.empty:
-            raise CourseError(f"no {term!r} in the table: evaluate the stages first")
-        dodge = 0.25 if data[hue].nunique() > 1 else False  # seaborn needs 2 to dodge
-        sns.pointplot(data=data, x="stage", y="value", hue=hue, errorbar="sd",
-                      dodge=dodge, capsize=0.15, ax=ax, legend=i == 0)
-        ax.set(title=term.replace("_", " "), xlabel="", ylabel="")
-        ax.tick_params(axis="x", rotation=30)
-    fig.suptitle("Mean ± std over seeds")
-    return finish(fig, save)
-
-
-def request_plot(table: pd.DataFrame, save=None) -> plt.Figure:
-    """After each request: forget regurgitation of every request, retain and utility."""
-    found = {t for t in table["term"] if REQUEST_TERM.fullmatch(t)}
-    names = sorted(found, key=lambda t: int(REQUEST_TERM.fullmatch(t)[1]))
-    if not names:
-        raise CourseError("no request-k/regurgitation terms: pass run_requests' table")
-    shown = {**{t: t.split("/")[0] + " (forget)" for t in names},
-             "retain_regurgitation": "retain set", "utility": "utility"}
-    rows = table[table["term"].isin(shown)].assign(score=lambda r: r["term"].map(shown))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sns.lineplot(data=rows, x="stage", y="value", hue="score", style="score",
-                 hue_order=list(shown.values()), markers=True, dashes=False,
-                 sort=False, errorbar=None, ax=ax)
-    ax.set(ylim=(-0.05, 1.05), xlabel="after", ylabel="regurgitation / accuracy",
-           title="Erasure requests, one after another")
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
-    return finish(fig, save)

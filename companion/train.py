@@ -24,10 +24,11 @@ from transformers import get_scheduler
 
 from .accelerated import (agree, backward, clip_gradients, make_accelerator,
                           mean_over_processes, my_share, overflowed, syncing)
-from .config import CourseError, TrainConfig, UnlearnConfig, set_seed
+from .config import CourseError, TrainConfig, UnlearnConfig
 from .guard import Calibration, Guard, stop_on_nonfinite
 from .methods import get_method
-from .textloss import collate, encode, padding_id, token_nll
+from .runtime import set_seed
+from .textloss import collate, encode, mean_loss, padding_id, token_nll
 
 
 # ---------------------------------------------------------------- batches
@@ -146,7 +147,7 @@ def lr_schedule(optimizer, config: TrainConfig):
                          num_training_steps=config.steps)
 
 
-def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
+def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig, *,
                guard: Callable | None = None, progress: bool = True,
                desc: str = "training") -> TrainResult:
     """Minimise `loss_fn(model, batch) -> (loss, terms)` with AdamW, under accelerate.
@@ -276,7 +277,7 @@ def language_model_loss(model, batch: dict):
     return token_nll(model, batch), {}
 
 
-def finetune(model, tokenizer, texts: list[str], config: TrainConfig, seed: int = 0,
+def finetune(model, tokenizer, texts: list[str], config: TrainConfig, *, seed: int = 0,
              progress: bool = True, desc: str = "fine-tuning") -> TrainResult:
     """Positive fine-tuning on `texts`: how the baseline memorises forget and retain."""
     set_seed(seed)
@@ -289,12 +290,12 @@ def finetune(model, tokenizer, texts: list[str], config: TrainConfig, seed: int 
 def stabilise_retain(model, tokenizer, retain_texts: list[str], config: TrainConfig,
                      seed: int = 0, progress: bool = True) -> TrainResult:
     """Step 1 of sequential unlearning: positive fine-tuning on the retain set."""
-    return finetune(model, tokenizer, retain_texts, config, seed, progress,
-                    desc="stabilising retain")
+    return finetune(model, tokenizer, retain_texts, config, seed=seed,
+                    progress=progress, desc="stabilising retain")
 
 
 def negative_finetune(model, tokenizer, forget_texts: list[str],
-                      retain_texts: list[str], config: UnlearnConfig, reference=None,
+                      retain_texts: list[str], config: UnlearnConfig, *, reference=None,
                       monitor: Callable | None = None, seed: int = 0,
                       progress: bool = True, include_embeddings: bool = False,
                       calibration: Calibration | None = None) -> TrainResult:
@@ -308,24 +309,37 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
     `calibration` feeds the calibrated stop (companion.guard explains the rules).
     """
     method = get_method(config.method)
-    config = fit_context(config, model, tokenizer)
+    params, config = method.params_of(config), fit_context(config, model, tokenizer)
     names = trainable_parameters(model, config.trainable, include_embeddings)
-    if getattr(method, "needs_reference", False) and reference is None:
+    if method.reference == "start" and reference is None:
         reference = frozen_copy(model)  # the model as it was before unlearning
+    if method.reference == "oracle" and reference is None:
+        raise CourseError(f"{method.name} compares with the oracle: pass its model as "
+                          "reference (the pipeline does)")
     set_seed(seed)
     size, length = config.batch_size, config.max_length
     forget = make_batches(tokenizer, forget_texts, size, length, seed)
     retain = make_batches(tokenizer, retain_texts, size, length, seed + 1)
 
     def loss_fn(model, pair):
-        return method(model, pair[0], pair[1], reference, config)
+        return method(model, pair[0], pair[1], reference, params)
 
     with only_trainable(model, names):
         guard = Guard(model, tokenizer, forget_texts, retain_texts, config, monitor,
                       calibration)
         if message := guard.target(0, guard.start):  # nothing left to unlearn
             return TrainResult([], message, 0, 0.0, guard.checks)
-        result = train_loop(model, loss_fn, zip(forget, retain), config, guard,
-                            progress, desc=f"unlearning ({config.method})")
+        result = train_loop(model, loss_fn, zip(forget, retain), config, guard=guard,
+                            progress=progress, desc=f"unlearning ({config.method})")
     result.checks = guard.checks
     return result
+
+
+def stage_losses(model, tokenizer, texts: dict[str, list[str]],
+                 config: TrainConfig) -> dict:
+    """Mean loss per token of each named list of texts: {"forget_loss": ..., ...}."""
+    config = fit_context(config, model, tokenizer)
+    return {f"{name}_loss": round(mean_loss(model, tokenizer, t,
+                                            max_length=config.max_length,
+                                            batch_size=config.batch_size), 4)
+            for name, t in texts.items()}

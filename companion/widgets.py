@@ -117,7 +117,7 @@ def model_probe(models: dict, prompt: str, max_new_tokens: int = 32) -> widgets.
 
 
 # ---------------------------------------------------------------- the forgetting slider
-def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfig,
+def forgetting_trajectory(model, tokenizer, forget, retain, config: UnlearnConfig, *,
                           every: int = 5, eval_config: EvalConfig | None = None,
                           stop_at_target: bool = False, seed: int = 0,
                           calibration=None) -> pd.DataFrame:

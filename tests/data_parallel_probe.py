@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from companion.accelerated import is_main_process
-from companion.config import TrainConfig, set_seed
+from companion.config import TrainConfig
+from companion.runtime import set_seed
 from companion.data import load_benchmark, training_texts
 from companion.models import build_preset, course_tokenizer
 from companion.guard import stop_on_nonfinite

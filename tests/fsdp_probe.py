@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from companion import checkpoints
-from companion.config import set_seed
 from companion.data import load_benchmark, training_texts
 from companion.models import build_preset, course_tokenizer
+from companion.runtime import set_seed
 from companion.train import language_model_loss, make_batches
 
 STEPS = 3

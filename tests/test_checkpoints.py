@@ -34,7 +34,7 @@ def test_a_stage_round_trips_with_its_settings_and_history(tmp_path, tokenizer):
     history = {"history": [{"step": 1, "loss": math.inf}], "checks": []}
     folder = checkpoints.save_stage(tmp_path, "baseline", model, tokenizer,
                                     {"seed": 3, "configs": {"finetune": TrainConfig()}},
-                                    history)
+                                    history=history)
     assert folder == tmp_path / "baseline"
     assert checkpoints.has_stage(tmp_path, "baseline")
     loaded, loaded_tokenizer = checkpoints.load_stage(tmp_path, "baseline", "cpu")

@@ -64,6 +64,21 @@ def test_settings_override_any_profile_field():
         override(profile, ["finetune.steps=many"])
 
 
+def test_a_methods_hyperparameter_is_a_setting_too():
+    from companion.__main__ import SETTING
+    from companion.config import load_profile, override
+    assert SETTING.fullmatch("--unlearn.params.npo.beta=0.05")[1] == \
+        "unlearn.params.npo.beta"
+    profile = override(load_profile("smoke", verbose=False),
+                       ["unlearn.params.npo.beta=0.05",
+                        "unlearn.params.kl.kl_weight=2"])
+    assert profile.unlearn.params == {"npo": {"beta": 0.05}, "kl": {"kl_weight": 2.0}}
+    with pytest.raises(CourseError, match="unlearn.params takes keys"):
+        override(profile, ["unlearn.params=1"])
+    with pytest.raises(CourseError, match="unlearn.lr has no fields below it"):
+        override(profile, ["unlearn.lr.x=1"])
+
+
 @pytest.mark.slow  # CI's slow tier (make test-slow)
 def test_a_setting_on_the_command_line_reaches_the_stage(tmp_path):
     result = run_cli("train", "baseline", "--profile", "smoke", "--out", str(tmp_path),

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from companion import config
-from companion.config import CourseError, load_profile, resolve_device, set_seed
+from companion import config, runtime
+from companion.config import CourseError, load_profile
+from companion.runtime import resolve_device, set_seed
 
 
 def test_named_profiles_resolve(monkeypatch):
@@ -29,14 +30,14 @@ def test_auto_without_gpu_is_offline(monkeypatch):
 
 def test_auto_with_gpu_but_no_hub_is_offline(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(config, "hub_reachable", lambda: False)
+    monkeypatch.setattr(runtime, "hub_reachable", lambda: False)
     profile = load_profile("auto", verbose=False)
     assert profile.name == "offline" and "Hub" in profile.reason
 
 
 def test_auto_with_gpu_and_hub_is_full(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(config, "hub_reachable", lambda: True)
+    monkeypatch.setattr(runtime, "hub_reachable", lambda: True)
     assert load_profile("auto", verbose=False).name == "full"
 
 
@@ -54,7 +55,7 @@ def test_smoke_is_smaller_than_offline():
 
 def test_hub_unreachable_offline_is_instant(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert config.hub_reachable() is False
+    assert runtime.hub_reachable() is False
 
 
 def test_set_seed_repeats_logits():

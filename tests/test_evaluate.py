@@ -10,7 +10,7 @@ from datasets import Dataset, DatasetDict
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion import evaluate as ev
-from companion import generation, membership, textloss
+from companion import generation, membership, results, textloss
 from companion.config import CourseError, EvalConfig, load_profile, with_overrides
 from companion.models import EOS, save_model, train_tokenizer
 
@@ -95,20 +95,28 @@ def _record(split, task, kind, score):
     return {"split": split, "task": task, "kind": kind, "score": score}
 
 
+def _cell(scores, name: str, column: str = "term"):
+    """One value of a TaskScores' terms table, by "split/task/kind"."""
+    return scores.terms.set_index(["split", "task", "kind"]).loc[
+        tuple(name.split("/")), column]
+
+
 def test_task_scores_invert_forget_and_take_the_harmonic_mean():
     records = [_record("forget", "Task1", "sc", 0.2),
                _record("forget", "Task1", "sc", 0.4),
                _record("retain", "Task1", "sc", 0.5),
                _record("retain", "Task1", "qa", 1.0)]
     result = ev.task_scores(records)
-    assert result["means"]["forget/Task1/regurgitation"] == pytest.approx(0.3)
-    assert result["terms"]["forget/Task1/regurgitation"] == pytest.approx(0.7)
+    assert list(result.terms.columns) == ["split", "task", "kind", "mean", "term",
+                                          "count"]
+    assert _cell(result, "forget/Task1/regurgitation", "mean") == pytest.approx(0.3)
+    assert _cell(result, "forget/Task1/regurgitation") == pytest.approx(0.7)
     # harmonic mean of 0.7, 0.5, 1.0 = 3 / (1/0.7 + 2 + 1)
-    assert result["task_aggregate"] == pytest.approx(3 / (1 / 0.7 + 2 + 1))
+    assert result.task_aggregate == pytest.approx(3 / (1 / 0.7 + 2 + 1))
     # absent terms are left out, and listed
-    assert result["n_terms"] == 3 and len(result["missing"]) == 9
-    assert "forget/Task1/knowledge" in result["missing"]
-    assert result["counts"]["forget/Task1/regurgitation"] == 2
+    assert result.n_terms == 3 and len(result.missing) == 9
+    assert "forget/Task1/knowledge" in result.missing
+    assert _cell(result, "forget/Task1/regurgitation", "count") == 2
 
 
 def test_one_zero_term_makes_the_aggregate_zero_and_is_named():
@@ -117,11 +125,11 @@ def test_one_zero_term_makes_the_aggregate_zero_and_is_named():
     records[3]["score"] = 0.75  # forget/Task2/knowledge: term 1 - 0.75
     records[-1]["score"] = 0.0  # retain/Task3/knowledge: one zero term
     result = ev.task_scores(records)
-    assert result["task_aggregate"] == 0.0
-    assert result["zero_terms"] == ["retain/Task3/knowledge"]
-    assert result["n_terms"] == 12 and result["missing"] == []
-    assert result["terms"]["forget/Task2/knowledge"] == pytest.approx(0.25)
-    assert result["terms"]["retain/Task3/knowledge"] == 0.0  # every term kept
+    assert result.task_aggregate == 0.0
+    assert result.zero_terms == ("retain/Task3/knowledge",)
+    assert result.n_terms == 12 and result.missing == ()
+    assert _cell(result, "forget/Task2/knowledge") == pytest.approx(0.25)
+    assert _cell(result, "retain/Task3/knowledge") == 0.0  # every term kept
 
 
 def test_task_scores_of_nothing_is_an_error():
@@ -231,31 +239,70 @@ def test_evaluate_model_writes_generations_and_merges_the_report(model, tokenize
     terms = report["stages"]["after"]
     assert terms["final_score"] == pytest.approx(
         (terms["task_aggregate"] + terms["mia_score"] + terms["utility"]) / 3)
-    assert terms["task"]["n_terms"] == 12 and terms["mia"]["n_member"] == 6
-    assert second["utility_relative"] == pytest.approx(second["utility"] / 0.5)
-    assert "utility_relative" not in first
+    assert len(terms["task"]["terms"]) == 12 and terms["mia"]["n_member"] == 6
+    assert second.final_score == terms["final_score"] and second.n_terms == 12
+    assert second.utility_relative == pytest.approx(second.utility / 0.5)
+    assert first.utility_relative is None and terms["utility_relative"] is not None
+    assert first.oracle_missing and "no oracle" in first.oracle_missing
     lines = (tmp_path / "generations-after.jsonl").read_text().splitlines()
     assert len(lines) == 24 and json.loads(lines[0])["subset"] == "forget_train"
-    assert len(second["mia_losses"]["member"]) == 6
+    assert len(second.mia_losses["member"]) == 6
+    # the report reads back as the same evaluation
+    saved = results.read_evaluations(tmp_path)["after"]
+    assert saved.flat() == pytest.approx(second.flat())
+    assert saved.terms.equals(second.terms)
     assert list(tmp_path.glob(".*tmp*")) == []  # atomic writes left nothing behind
 
 
 def test_absent_task_is_left_out_and_reported(model, tokenizer):
     result = ev.evaluate_model(model, tokenizer, _benchmark(("Task1", "Task2")), CONFIG,
                                stage="s", general=_general(), progress=False)
-    assert result["task"]["n_terms"] == 8
-    assert sorted(result["task"]["missing"]) == sorted(
+    assert result.n_terms == 8 and set(result.terms["task"]) == {"Task1", "Task2"}
+    assert sorted(result.task.missing) == sorted(
         f"{s}/Task3/{k}" for s in ev.SPLITS for k in ("regurgitation", "knowledge"))
 
 
-def test_results_table_is_tidy():
-    report = {"settings": {}, "stages": {
-        "baseline": {"final_score": 0.5, "stage": "baseline", "task": {"terms": {"a": 1}},
-                     "missing": ["x"], "perplexity": 12.0}}}
-    table = ev.results_table({"ga": report})
+# a stage of report.json as the course wrote it before results were typed
+OLD_STAGE = {
+    "stage": "baseline", "final_score": 0.5, "task_aggregate": 0.6, "mia_score": 0.3,
+    "mia_auc": 0.85, "utility": 0.6, "utility_exact": 0.1, "utility_first_words": 0.6,
+    "utility_match": "first_words", "n_utility": 4, "perplexity": 12.0,
+    "forget_regurgitation": 0.4, "forget_knowledge": None,
+    "retain_regurgitation": 0.9, "retain_knowledge": 1.0,
+    "forget_quality": None, "ks_statistic": None, "mia_auc_gap": None,
+    "privleak": None, "forget_loss_gap": None, "oracle_missing": "no oracle",
+    "task": {"task_aggregate": 0.6, "n_terms": 2, "missing": ["x"], "zero_terms": [],
+             "terms": {"forget/Task1/regurgitation": 0.6,
+                       "retain/Task1/regurgitation": 0.9},
+             "means": {"forget/Task1/regurgitation": 0.4,
+                       "retain/Task1/regurgitation": 0.9},
+             "counts": {"forget/Task1/regurgitation": 2,
+                        "retain/Task1/regurgitation": 3}},
+    "mia": {"auc": 0.85, "score": 0.3, "n_member": 6}, "seconds": 1.5}
+
+
+def test_results_table_is_tidy_and_reads_reports_written_before_typed_results(
+        tmp_path):
+    (tmp_path / "report.json").write_text(json.dumps(
+        {"settings": {}, "stages": {"baseline": OLD_STAGE}}))
+    table = results.results_table({"ga": tmp_path})
     assert list(table.columns) == ["method", "stage", "term", "value"]
-    assert set(table["term"]) == {"final_score", "task/terms/a", "perplexity"}
-    assert table.set_index("term").loc["task/terms/a", "value"] == 1.0
+    values = table.set_index("term")["value"]
+    assert values["task/terms/forget/Task1/regurgitation"] == 0.6
+    assert values["task/means/retain/Task1/regurgitation"] == 0.9
+    assert values["task/n_terms"] == 2 and values["mia/n_member"] == 6
+    assert values["final_score"] == 0.5 and values["seconds"] == 1.5
+    assert "forget_knowledge" not in values and "utility_match" not in values
+    old = results.read_evaluations(tmp_path)["baseline"]
+    assert old.terms.to_dict("records")[0] == {
+        "split": "forget", "task": "Task1", "kind": "regurgitation", "mean": 0.4,
+        "term": 0.6, "count": 2}
+    assert old.oracle_missing == "no oracle" and old.oracle["forget_quality"] is None
+    assert results.Evaluation.from_dict(old.to_dict()).flat() == old.flat()
+    (tmp_path / "report.json").write_text(json.dumps(
+        {"settings": {}, "stages": {"x": {"stage": "x", "perplexity": 3.0}}}))
+    with pytest.raises(CourseError, match="stage 'x' of the report has no evaluation"):
+        results.results_table(tmp_path)
 
 
 def test_evaluate_checkpoint_from_a_saved_folder(model, tokenizer, tmp_path, monkeypatch):
@@ -266,9 +313,9 @@ def test_evaluate_checkpoint_from_a_saved_folder(model, tokenizer, tmp_path, mon
     monkeypatch.setattr(data, "load_general", _general)
     profile = load_profile("smoke", verbose=False)
     profile = with_overrides(profile, eval=CONFIG, max_docs_per_task=None)
-    terms = ev.evaluate_checkpoint(folder, data=str(tmp_path / "bench"),
-                                   out=tmp_path / "out", profile=profile)
-    assert terms["n_utility"] == 2  # a small vocabulary: the (here patched) probe
+    result = ev.evaluate_checkpoint(folder, data=str(tmp_path / "bench"),
+                                    out=tmp_path / "out", profile=profile)
+    assert result.details["n_utility"] == 2  # a small vocabulary: the patched probe
     assert "baseline" in ev.read_report(tmp_path / "out")["stages"]
 
 

@@ -7,8 +7,8 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion.config import CourseError, UnlearnConfig
-from companion.methods import (METHODS, get_method, npo_loss, register, retain_kl,
-                               sequence_nll, token_nll)
+from companion.methods import (METHODS, GradientDifferenceParams, NPOParams, get_method,
+                               npo_loss, register, retain_kl, sequence_nll, token_nll)
 from companion.models import train_tokenizer
 from companion.textloss import collate, encode
 from companion.train import frozen_copy
@@ -39,10 +39,11 @@ def test_registry_has_the_four_methods_and_explains_unknown_names():
 
 def test_register_adds_a_method_by_name():
     @register("test_zero")
-    def zero(model, forget_batch, retain_batch, reference, config):
+    def zero(model, forget_batch, retain_batch, reference, params):
         return torch.zeros(()), {}
     try:
-        assert get_method("test_zero") is zero and zero.needs_reference is False
+        method = get_method("test_zero")
+        assert method.loss is zero and method.reference == "none"
     finally:
         del METHODS["test_zero"]
 
@@ -61,8 +62,9 @@ def test_sequence_nll_matches_the_huggingface_loss_and_ignores_padding(toy):
 def test_each_method_returns_a_scalar_whose_gradient_raises_the_forget_loss(toy, name):
     model, forget, retain = toy
     reference = frozen_copy(model)
-    config = UnlearnConfig(retain_weight=1.0, kl_weight=1.0, npo_beta=0.1)
-    loss, terms = get_method(name)(model, forget, retain, reference, config)
+    method = get_method(name)  # the default parameters: weights 1.0, NPO beta 0.1
+    loss, terms = method(model, forget, retain, reference,
+                         method.params_of(UnlearnConfig(method=name)))
     assert loss.shape == () and math.isfinite(loss.item())
     expected = token_nll(model, forget).item()
     assert terms["forget_loss"] == pytest.approx(expected, rel=1e-5)
@@ -83,14 +85,14 @@ def test_each_method_returns_a_scalar_whose_gradient_raises_the_forget_loss(toy,
 def test_gradient_ascent_is_minus_the_forget_loss(toy):
     model, forget, retain = toy
     method = get_method("gradient_ascent")
-    loss, terms = method(model, forget, retain, None, UnlearnConfig())
+    loss, terms = method(model, forget, retain)
     assert loss.item() == pytest.approx(-terms["forget_loss"])
 
 
 def test_gradient_difference_adds_the_weighted_retain_loss(toy):
     model, forget, retain = toy
-    loss, terms = get_method("gradient_difference")(model, forget, retain, None,
-                                                    UnlearnConfig(retain_weight=2.0))
+    loss, terms = get_method("gradient_difference")(
+        model, forget, retain, None, GradientDifferenceParams(retain_weight=2.0))
     expected = -terms["forget_loss"] + 2 * terms["retain_loss"]
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
@@ -122,7 +124,21 @@ def test_npo_equals_its_formula_on_hand_made_log_probs():
 
 def test_npo_at_the_reference_matches_its_formula_on_the_model(toy):
     model, forget, retain = toy
-    config = UnlearnConfig(npo_beta=0.2)
-    loss, terms = get_method("npo")(model, forget, retain, frozen_copy(model), config)
+    loss, terms = get_method("npo")(model, forget, retain, frozen_copy(model),
+                                    NPOParams(beta=0.2))
     assert loss.item() == pytest.approx(2 / 0.2 * math.log(2), rel=1e-5)
     assert terms["log_ratio"] == pytest.approx(0, abs=1e-4)
+
+
+def test_each_method_owns_its_parameters_and_reference():
+    assert get_method("npo").reference == get_method("kl").reference == "start"
+    assert get_method("gradient_ascent").reference == "none"
+    config = UnlearnConfig(method="npo",
+                           params={"npo": {"beta": 1}, "kl": {"kl_weight": 3}})
+    assert get_method("npo").params_of(config) == NPOParams(beta=1.0)
+    assert get_method("gradient_difference").params_of(config) == \
+        GradientDifferenceParams(retain_weight=1.0)
+    with pytest.raises(CourseError, match="'nop', not a method"):
+        get_method("npo").params_of(UnlearnConfig(params={"nop": {"beta": 1}}))
+    with pytest.raises(CourseError, match="reference 'teacher'"):
+        register("test_teacher", reference="teacher")

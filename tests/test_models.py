@@ -6,7 +6,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from companion.config import CourseError, set_seed
+from companion.config import CourseError
+from companion.runtime import set_seed
 from companion.models import (
     PRESETS,
     build_preset,

@@ -1,5 +1,6 @@
 """Stages end to end on a toy model and a toy benchmark written by the test."""
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -7,11 +8,11 @@ import torch
 from toy import micro_profile, write_toy
 
 from companion import checkpoints
-from companion.config import CourseError
+from companion.config import CourseError, override
 from companion.data import document_id, load_general, training_texts
-from companion.pipeline import (baseline_texts, ensure_stage, method_config,
-                                run_pipeline, run_stage, sequential_requests,
-                                split_requests)
+from companion.pipeline import (baseline_texts, ensure_stage, make_run,
+                                method_config, run_pipeline, run_stage,
+                                sequential_requests, split_requests)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,28 @@ def test_sequential_requests_save_one_checkpoint_per_request(setup, tmp_path):
     assert second["stabilise"]["steps"] == profile.stabilise.steps
 
 
+def test_run_requests_builds_each_request_and_ensure_loads_them(setup, tmp_path):
+    root, profile, _ = setup
+    run = make_run(profile, str(root / "model"), out=tmp_path, progress=False)
+    with pytest.raises(CourseError, match="no 'baseline' checkpoint"):
+        run.requests(2)
+    run.build("baseline")
+    results = run.requests(2)
+    assert len(results) == 2 and not run.has("request-3")
+    assert checkpoints.read_settings(tmp_path, "request-2")["n_requests"] == 2
+    with pytest.raises(CourseError, match="request-1.* already exists"):
+        run.requests(2)
+    saved = (tmp_path / "request-2" / "settings.json").read_text()
+    ensure_stage(profile, "request-2", str(root / "model"), out=tmp_path,
+                 n_requests=2)  # loaded, not rebuilt
+    assert (tmp_path / "request-2" / "settings.json").read_text() == saved
+    with pytest.raises(CourseError, match="other settings.*n_requests 2 -> 3"):
+        ensure_stage(profile, "request-2", str(root / "model"), out=tmp_path)
+    with pytest.raises(CourseError, match="request-3 is not among request-1..request-2"):
+        make_run(profile, str(root / "model"), out=tmp_path, n_requests=2).build(
+            "request-3")
+
+
 def test_baseline_texts_add_general_text_only_for_presets(setup):
     benchmark = setup[2]
     items = (training_texts(benchmark["forget_train"])
@@ -141,3 +164,27 @@ def test_a_saved_stage_is_reused_only_with_the_same_settings(setup, tmp_path):
     with pytest.raises(CourseError, match="'baseline' was rebuilt since"):
         ensure_stage(profile, "stabilised", model_dir, out=tmp_path, progress=False)
     assert checkpoints.has_stage(tmp_path, "stabilised")  # refused, not overwritten
+
+
+def test_method_parameters_stale_a_stage_only_when_its_own_change(setup, tmp_path):
+    root, profile, _ = setup
+    model_dir = str(root / "model")
+    ensure_stage(profile, "npo", model_dir, out=tmp_path, progress=False)
+    saved = checkpoints.read_settings(tmp_path, "npo")
+    assert saved["configs"]["unlearn"]["params"] == {"npo": {"beta": 0.1}}
+    # a folder saved when the parameters sat on UnlearnConfig is not refused
+    unlearn = saved["configs"]["unlearn"]
+    del unlearn["params"]
+    unlearn.update(retain_weight=1.0, kl_weight=1.0, npo_beta=0.1)
+    (tmp_path / "npo" / "settings.json").write_text(json.dumps(saved))
+    ensure_stage(profile, "npo", model_dir, out=tmp_path)
+    explicit = override(profile, ["unlearn.params.npo.beta=0.1"])  # the default
+    ensure_stage(explicit, "npo", model_dir, out=tmp_path)
+    # a changed NPO beta is detected, in old and new folders; other methods ignore it
+    softer = override(profile, ["unlearn.params.npo.beta=0.05"])
+    with pytest.raises(CourseError, match=r"params\.npo\.beta 0\.1 -> 0\.05"):
+        ensure_stage(softer, "npo", model_dir, out=tmp_path)
+    ensure_stage(softer, "baseline", model_dir, out=tmp_path)
+    with pytest.raises(CourseError, match="npo has no hyperparameter 'bta'"):
+        ensure_stage(override(profile, ["unlearn.params.npo.bta=1"]), "npo", model_dir,
+                     out=tmp_path)

@@ -10,15 +10,18 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from companion import plots  # noqa: E402
 from companion.config import CourseError  # noqa: E402
-from companion.evaluate import results_table  # noqa: E402
+from companion.evaluate import task_scores  # noqa: E402
+from companion.results import Evaluation, results_table  # noqa: E402
 
 
-def _stage(forget: float, retain: float) -> dict:
-    means = {f"{s}/{t}/{k}": (forget if s == "forget" else retain) * (0.6 + 0.2 * i)
-             for s in ("forget", "retain") for i, t in enumerate(("Task1", "Task2"))
-             for k in ("regurgitation", "knowledge")}
-    return {"forget_regurgitation": forget, "retain_regurgitation": retain,
-            "final_score": 0.4, "task": {"means": means}}
+def _stage(forget: float, retain: float) -> Evaluation:
+    """An evaluation whose raw means are `forget` / `retain` scaled per task."""
+    records = [{"split": s, "task": t, "kind": k,
+                "score": (forget if s == "forget" else retain) * (0.6 + 0.2 * i)}
+               for s in ("forget", "retain") for i, t in enumerate(("Task1", "Task2"))
+               for k in ("sc", "qa")]
+    return Evaluation("stage", 0.4, 0.5, 0.7, 0.6, 0.5, 20.0, forget, None, retain,
+                      None, task=task_scores(records))
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +62,17 @@ def test_tradeoff_draws_the_oracle_as_the_target(tmp_path):
     _check(fig, tmp_path / "oracle.png")
 
 
-def test_task_bars_one_panel_per_kind(table, tmp_path):
-    fig = plots.task_bars(table, stage="sequential", method="sequential",
-                          save=tmp_path / "tasks.png")
+def test_task_bars_one_panel_per_kind(tmp_path):
+    fig = plots.task_bars(_stage(0.15, 0.7), save=tmp_path / "tasks.png")
     assert len(fig.axes) == 2
     assert len(fig.axes[0].patches) >= 4  # 2 tasks x 2 splits
+    heights = sorted(round(p.get_height(), 3) for p in fig.axes[0].patches
+                     if p.get_height() > 0)
+    assert heights == [0.09, 0.12, 0.42, 0.56]  # the raw means, not the terms
     _check(fig, tmp_path / "tasks.png")
-    with pytest.raises(CourseError):
-        plots.task_bars(table[table["term"] == "final_score"])
+    long = results_table({"sequential": {"stages": {"sequential": _stage(0.1, 0.7)}}})
+    with pytest.raises(CourseError, match="needs an Evaluation"):
+        plots.task_bars(long)  # a long results table is not one stage's terms
 
 
 def test_loss_curves_of_one_and_several_runs(tmp_path):

@@ -68,7 +68,7 @@ def test_never_trains_on_the_documents_it_measures(benchmark, tokenizer, model,
     monkeypatch.setattr(relearning, "measure", spy_measure)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     curve = relearning.relearning_curve(model, tokenizer, benchmark, CONFIG, EVAL,
-                                        source)
+                                        source=source)
     assert curve["step"].tolist() == [0, 2, 4]
     assert curve["mia_auc"].between(0, 1).all()
     measured = set(measured_docs)

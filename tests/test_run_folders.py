@@ -39,8 +39,9 @@ def test_two_processes_evaluating_into_one_folder_keep_every_stage(tmp_path):
         time.sleep(max(0.0, START - time.time()))
         for k in range(60):
             stage = f"{sys.argv[1]}-{k}"
-            _write_stage(Path(sys.argv[2]), stage, {"stage": stage}, {}, {}, model,
-                         EvalConfig())
+            result = types.SimpleNamespace(stage=stage, mia_losses={},
+                                           to_dict=lambda: {"stage": stage})
+            _write_stage(Path(sys.argv[2]), result, {}, model, EvalConfig())
     """
     start = time.time() + 8  # after both have imported the package
     runs = [_python(code.replace("sys.argv[1]", repr(name)).replace("START", str(start))

@@ -115,9 +115,23 @@ def test_stage_table_has_one_row_per_stage(table):
               & (table["method"] == "sequential")]["value"].mean())
 
 
-def test_utility_relative_is_against_the_baseline():
-    assert study._with_relative({"utility": 0.3}, 0.6)["utility_relative"] == 0.5
-    assert math.isnan(study._with_relative({"utility": 0.3}, 0.0)["utility_relative"])
+def test_utility_relative_is_against_the_baseline(toy, table, monkeypatch):
+    root, model, profile, small = toy
+    monkeypatch.setattr(study, "load_general", lambda: small)
+    scores = study.evaluate_stage(profile, "sequential", model, out=root / "runs")
+    base = study.evaluate_stage(profile, "baseline", model, out=root / "runs")
+    expected = scores.utility / base.utility if base.utility else math.nan
+    assert scores.utility_relative == pytest.approx(expected, nan_ok=True)
+    useful = replace(scores, utility=0.3)
+    assert study._with_relative(useful, 0.6).utility_relative == 0.5
+    assert math.isnan(study._with_relative(useful, 0.0).utility_relative)
+    # the stage's terms as a table, the same numbers as in the study's long table
+    assert len(scores.terms) == 12 and scores.n_terms == 12
+    rows = table[(table["stage"] == "sequential") & (table["seed"] == 0)
+                 & (table["method"] == "sequential")].set_index("term")["value"]
+    for row in scores.terms.itertuples():
+        assert rows[f"task/terms/{row.split}/{row.task}/{row.kind}"] == row.term
+        assert rows[f"task/means/{row.split}/{row.task}/{row.kind}"] == row.mean
 
 
 def test_requests_are_scored_one_by_one(toy, monkeypatch):

@@ -199,9 +199,9 @@ def exploding():
     calls = []
 
     @register("test_explodes")
-    def explodes(model, forget_batch, retain_batch, reference, config):
+    def explodes(model, forget_batch, retain_batch, reference, params):
         calls.append(1)
-        loss = -METHODS["gradient_ascent"](model, forget_batch, None, None, config)[0]
+        loss = -METHODS["gradient_ascent"](model, forget_batch)[0]
         return (loss * math.inf if len(calls) > 3 else -loss), {}
     yield "test_explodes"
     del METHODS["test_explodes"]

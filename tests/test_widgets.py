@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from companion.config import EvalConfig, UnlearnConfig, set_seed
+from companion.config import EvalConfig, UnlearnConfig
+from companion.runtime import set_seed
 from companion.data import load_benchmark
 from companion.generation import generate
 from companion.models import load_model

@@ -58,7 +58,7 @@ def check_capacity_claim(answer, table, term: str = "retain_regurgitation",
                          stage=None) -> bool:
     """Which model kept more retain regurgitation after unlearning? Checked on `table`.
 
-    `table`: a pandas DataFrame in the tidy layout of evaluate.results_table, with a
+    `table`: a pandas DataFrame in the tidy layout of results.results_table, with a
     column naming the model ("model", or "method" as results_table({model_name:
     report}) makes it), "term" (or "metric") and "value", and optionally "stage"
     (default: "sequential" if present, else each table's last stage). Several rows

@@ -10,7 +10,7 @@ from .feedback import ROWS, Exercise, Feedback, close, tiny_batch, tiny_gpt2
 
 def gradient_ascent_loss(model, forget_batch) -> torch.Tensor:
     """Reference of check_gradient_ascent: methods.gradient_ascent's loss."""
-    return methods.gradient_ascent(model, forget_batch, None, None, None)[0]
+    return methods.gradient_ascent(model, forget_batch)[0]
 
 
 GRADIENT_ASCENT_HINTS = (

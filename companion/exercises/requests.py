@@ -21,8 +21,8 @@ def _ids(request) -> list[str]:
 
 
 def split_requests(forget_dataset, n: int) -> list:
-    """Reference of check_split_requests: pipeline.split_requests."""
-    from ..pipeline import split_requests as reference
+    """Reference of check_split_requests: erasure.split_requests."""
+    from ..erasure import split_requests as reference
 
     return reference(forget_dataset, n)
 
