@@ -75,6 +75,10 @@ def run_course(profile: str = "offline", out: Path | None = None,
     os.environ["COURSE_PROFILE"] = profile  # the kernels inherit it
     # the kernels use torch's default threads (one per core): notebooks run one at a
     # time, and a second thread trains the offline presets 1.7x faster on 2 cores
+    # No progress bars in the executed copies: a bar is for watching a live cell, and
+    # one saved mid-way (tqdm redraws a few times a second) shows a step it never
+    # stopped at. The printed lines say how each stage ended.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     rows, total = [], 0.0
     for path in course_notebooks(folder):
         print(f"running {path.name} ...", flush=True)

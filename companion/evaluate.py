@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 from rouge_score import rouge_scorer
 from rouge_score.tokenizers import DefaultTokenizer
+from tqdm.auto import tqdm
 
 from . import data as course_data
 from .config import DATA_DIR, CourseError, EvalConfig
@@ -239,15 +240,26 @@ def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: st
     """
     start = time.perf_counter()
     general = general if general is not None else course_data.load_general()
-    records = {name: score_items(model, tokenizer, benchmark[name], config, progress)
-               for name in _subsets(validation)}
+    subsets = _subsets(validation)
+    # one bar for the whole evaluation, none per generate() call (leave=False: a
+    # finished evaluation leaves nothing behind)
+    bar = tqdm(total=len(subsets) + 2, desc=f"evaluating {stage}", unit="part",
+               leave=False, disable=not progress)
+    records = {}
+    for name in subsets:
+        records[name] = score_items(model, tokenizer, benchmark[name], config,
+                                    progress=False)
+        bar.update()
     train = records["forget_train"] + records["retain_train"]
     task = task_scores(train)
     mia, losses = membership(model, tokenizer, benchmark, config.batch_size)
+    bar.update()
     # an offline model is probed on facts of the corpus it learnt; pretrained GPT-2
     # on real-world facts (utility_items = load_general_knowledge())
     items = general["probe"] if utility_items is None else utility_items
-    use = utility(model, tokenizer, items, config, progress=progress)
+    use = utility(model, tokenizer, items, config, progress=False)
+    bar.update()
+    bar.close()
     relative = relative_terms(stage, losses, oracle, out)
     missing = relative.pop("oracle_missing", None)
     if baseline is None and out is not None and stage != "baseline":

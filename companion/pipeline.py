@@ -66,16 +66,19 @@ class Run:
         a stage another process is building is waited for, not built twice.
         """
         for name in path_to(stage_row(stage).name):
+            built = False
             if not self.has(name):
                 with checkpoints.building(self.root, _lock_name(name), wait=True):
                     if not self.has(name):  # another process may have made it
                         print(f"building {name} in {self.root} (once; later calls "
                               "load it)")
                         self.build(name)
+                        built = True
             saved = checkpoints.check_reusable(self.root, name,
                                                stage_settings(self, name))
-        print(f"{stage}: loading {checkpoints.stage_dir(self.root, stage)} "
-              f"(saved {saved.get('saved')})")
+        if not built:  # a stage built just now has said how it ended
+            print(f"{stage}: loading {checkpoints.stage_dir(self.root, stage)} "
+                  f"(saved {saved.get('saved')})")
         return checkpoints.load_stage(self.root, stage, self.device)
 
     def build(self, stage: str, *, overwrite: bool = False):

@@ -250,7 +250,10 @@ SEED_TERMS = ("forget_regurgitation", "retain_regurgitation", "utility", "final_
 
 def seed_plot(table: pd.DataFrame, terms=SEED_TERMS, hue: str = "model",
               save=None) -> plt.Figure:
-    """Each term over the stages, one line per `hue`; error bars: std over seeds."""
+    """Each term over the stages, one line per `hue`; error bars: std over seeds.
+
+    The title says how many seeds there are; with one there are no error bars.
+    """
     # a baseline listed under several methods is one measurement: drawn once
     rows = (table.drop_duplicates(["model", "seed", "stage", "term"])
             if hue == "model" else table)
@@ -265,7 +268,9 @@ def seed_plot(table: pd.DataFrame, terms=SEED_TERMS, hue: str = "model",
                       dodge=dodge, capsize=0.15, ax=ax, legend=i == 0)
         ax.set(title=term.replace("_", " "), xlabel="", ylabel="")
         ax.tick_params(axis="x", rotation=30)
-    fig.suptitle("Mean ± std over seeds")
+    seeds = rows["seed"].nunique()
+    fig.suptitle(f"Mean ± std over {seeds} seeds" if seeds > 1
+                 else "One seed: single runs, no spread to show")
     return finish(fig, save)
 
 

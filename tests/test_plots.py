@@ -114,3 +114,20 @@ def test_heatmap_of_a_layer_ablation(tmp_path):
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "0.40" in texts and len(texts) == 6
     _check(fig, tmp_path / "heat.png")
+
+
+def test_seed_plot_says_when_there_is_no_spread(tmp_path):
+    import pandas as pd
+
+    rows = [{"model": m, "seed": s, "method": "sequential", "stage": st,
+             "term": t, "value": v + s / 10}
+            for m in ("big", "small") for s in (0, 1) for st in ("baseline", "sequential")
+            for t, v in (("forget_regurgitation", 0.5), ("retain_regurgitation", 0.9),
+                         ("utility", 0.7), ("final_score", 0.4))]
+    table = pd.DataFrame(rows)
+    terms = ["forget_regurgitation", "retain_regurgitation"]
+    two = plots.seed_plot(table, terms=terms, save=tmp_path / "two.png")
+    one = plots.seed_plot(table[table["seed"] == 0], terms=terms,
+                          save=tmp_path / "one.png")
+    assert two._suptitle.get_text() == "Mean ± std over 2 seeds"
+    assert "One seed" in one._suptitle.get_text()
