@@ -103,8 +103,9 @@ def notebook_parts(profile) -> tuple[dict, dict]:
     What each notebook builds, read from the notebooks: 03 ascends five times (the
     stage and four trainable choices); 04 scores every method, the oracle, two stop
     rules and two controls; 05 every seed of both sizes with their oracles (seed 0
-    of the main model is 01-04's); 07 attacks (a second oracle, quantisation of 3
-    models at 3 widths, relearning curves, an overshoot model).
+    of the main model is 01-04's); 07 attacks (quantisation of 3 models at 3
+    widths, relearning curves, an overshoot model; the reference attack loads the
+    small model's oracle, built by 05 or, in a fresh runtime, by 07).
     """
     seeds, big, small = len(profile.seeds), "gpt2", "distilgpt2"
     plus = len(METHODS) - 1  # gradient difference, KL, NPO carry a second pass
@@ -121,17 +122,18 @@ def notebook_parts(profile) -> tuple[dict, dict]:
         "05": [(s, k * (seeds - 1)) for s, k in one_seed]
         + [(s, k * seeds, small) for s, k in one_seed],
         "06": [("stabilise", 3), ("unlearn", 3), ("eval", 3)],
-        "07": [("oracle", 1), ("probe", 18), ("relearn", RELEARN_CURVES),
-               ("overshoot", 1)],
+        "07": [("probe", 18), ("relearn", RELEARN_CURVES), ("overshoot", 1)],
     }
     needs = {"02": [("baseline", 1)], "03": [("baseline", 1), ("stabilise", 1)],
              "04": [("baseline", 1), ("stabilise", 1), ("unlearn", 1)],
              "05": one_seed, "06": [("baseline", 1), ("eval", 1)],
-             "07": [*one_seed, *methods]}
-    as_triples = {name: [(s, k, *(rest or [big])) for s, k, *rest in rows]
-                  for name, rows in parts.items()}
-    return as_triples, {name: [(s, k, big) for s, k in rows]
-                        for name, rows in needs.items()}
+             # the reference attack's reference: the small model's oracle (05's)
+             "07": [*one_seed, *methods, ("oracle", 1, small)]}
+
+    def triples(table):
+        return {name: [(s, k, *(rest or [big])) for s, k, *rest in rows]
+                for name, rows in table.items()}
+    return triples(parts), triples(needs)
 
 
 def seconds(work: tuple, gpu: Gpu) -> float:
