@@ -96,7 +96,8 @@ def read_oracle_losses(folder) -> dict | None:
 
 def missing(reason: str) -> dict:
     """The oracle-relative terms of a report when there is no oracle: None, and why."""
-    return {**{term: None for term in TERMS}, "oracle_missing": reason}
+    return {**{term: None for term in TERMS}, "oracle_mia_auc": None,
+            "oracle_missing": reason}
 
 
 def relative_terms(stage: str, losses: dict, oracle: dict | None, folder=None) -> dict:
