@@ -139,10 +139,12 @@ def recovered(curves: pd.DataFrame, term: str = "regurgitation") -> pd.DataFrame
 def relearning_plot(curves: pd.DataFrame, save=None) -> plt.Figure:
     """Regurgitation and MIA AUC of the measured documents over attack steps."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, term in zip(axes, ("regurgitation", "mia_auc")):
+    panels = {"regurgitation": ("regurgitation", "ROUGE-L recall"),
+              "mia_auc": ("membership inference", "MIA AUC")}  # term: (title, y-label)
+    for ax, (term, (title, label)) in zip(axes, panels.items()):
         sns.lineplot(data=curves, x="step", y=term, hue="model", style="source",
                      markers=True, ax=ax, legend=term == "mia_auc")
-        ax.set(title=f"{term.replace('_', ' ')} of documents never trained on",
-               xlabel="relearning steps")
+        ax.set(title=title, xlabel="relearning steps", ylabel=label)
+    fig.suptitle("Held-back forget documents (not in the attack's training set)")
     sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1, 1))
     return finish(fig, save)
