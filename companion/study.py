@@ -177,11 +177,12 @@ def evaluate_stage(profile, stage: str, model=None, seed: int = 0, *, data=None,
 # ---------------------------------------------------------------- studies
 def run_study(profile, models: list[str], methods: list[str], seeds: list[int], *,
               data=None, out=None, progress: bool = True, intermediate: bool = True,
-              oracle: bool = True) -> pd.DataFrame:
+              oracle: bool = True, announce: bool = True) -> pd.DataFrame:
     """Every model x seed x method at one budget, each stage scored (see the top).
 
     intermediate=False scores only the baseline and each method's end (the
     stabilised stage is still built, not evaluated): cheaper for many seeds.
+    announce=False prints no line per stage (when a table of them follows).
     oracle=True builds and scores each seed's oracle first (listed under the
     method "oracle"), so every stage carries the oracle-relative terms.
     """
@@ -199,7 +200,8 @@ def run_study(profile, models: list[str], methods: list[str], seeds: list[int], 
             scores = {s: stage_scores(run, s, general) for s in stages}
             for stage, result in scores.items():
                 scores[stage] = _with_relative(result, scores["baseline"].utility)
-                _announce(model, seed, stage, scores[stage])
+                if announce:  # one line per stage; False when a table follows
+                    _announce(model, seed, stage, scores[stage])
             rows += [(model_label(model), seed, method, stage, term, value)
                      for method, path in paths.items() for stage in path
                      for term, value in _values(scores[stage]).items()]
