@@ -44,9 +44,15 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+PATH_OPTIONS = {"--runs-dir": "NEW_FOLDER", "--out-dir": "FOLDER", "--out": "FILE"}
+
+
 def command(script: str, argv: list[str] | None) -> str:
     """The command line that reproduces this run."""
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args[:-1]):
+        if arg in PATH_OPTIONS:  # a folder of this machine: named, not given
+            args[i + 1] = PATH_OPTIONS[arg]
     return " ".join([".venv/bin/python", f"bench/{script}", *args]).strip()
 
 

@@ -128,22 +128,33 @@ def render_eval_speed(r: dict) -> str:
 
 
 def render_end_to_end(r: dict) -> str:
-    """Per-notebook seconds, the course total and peak RSS, per profile."""
+    """Per-notebook seconds (and before / now against the previous record), the course
+    total and peak memory (the process tree summed, and the largest process)."""
     rows = []
     for p in r["profiles"]:
         stamped = stamp(p if "command" in p else r)  # a profile may be re-measured alone
         for nb in p.get("notebooks", []):
             status = ANSI.sub("", nb["status"])  # the runner keeps traceback colours
             rows.append([p["profile"], nb["notebook"], f"{nb['seconds']:.1f}",
-                         status, "", *stamped])
+                         _was(nb.get("before_seconds"), nb.get("ratio")), status, "",
+                         *stamped])
+        before = p.get("before", {})
+        tree = p.get("peak_tree_rss_mib")
+        memory = (f"{tree} MiB tree / " if tree else "") + f"{p.get('peak_rss_mib')} MiB"
         rows.append([p["profile"], "**whole course**", f"**{p.get('total_seconds')}**",
+                     _was(before.get("total_seconds"), p.get("total_ratio")),
                      "ok" if p.get("all_ok")
-                     else f"failed (exit {p.get('returncode')})",
-                     f"{p.get('peak_rss_mib')} MiB", *stamped])
-    return (table(["profile", "notebook", "seconds", "status", "peak RSS", "command",
-                   "machine", "date"], rows)
-            + "\n\nPeak RSS: the largest single process of the tree (course runner "
-              "or a kernel), from getrusage(RUSAGE_CHILDREN).ru_maxrss.")
+                     else f"failed (exit {p.get('returncode')})", memory, *stamped])
+    return (table(["profile", "notebook", "seconds", "before: s (before / now)",
+                   "status", "peak memory", "command", "machine", "date"], rows)
+            + "\n\nPeak memory: the whole process tree (course runner and kernels, "
+              "summed, sampled every 0.2 s with psutil) / the largest single process "
+              "(getrusage(RUSAGE_CHILDREN).ru_maxrss); older rows have only the second. "
+              "Before: the previously recorded run of that profile.")
+
+
+def _was(seconds, ratio) -> str:
+    return f"{seconds} ({ratio:.2f}x)" if seconds is not None and ratio else ""
 
 
 SHORT = {"final_score": "final", "task_aggregate": "task agg.", "mia_score": "MIA",
