@@ -29,7 +29,6 @@ import pandas as pd
 import torch
 from rouge_score import rouge_scorer
 from rouge_score.tokenizers import DefaultTokenizer
-from tqdm.auto import tqdm
 
 from . import data as course_data
 from .config import DATA_DIR, CourseError, EvalConfig
@@ -38,6 +37,7 @@ from .locks import lock_path, locked, replace_file
 from .membership import membership, perplexity
 from .oracle import relative_terms
 from .readers import read_records, read_table
+from .runtime import progress_bar
 from .results import TERM_COLUMNS, Evaluation, TaskScores, read_report
 
 SPLITS = ("forget", "retain")
@@ -243,8 +243,8 @@ def evaluate_model(model, tokenizer, benchmark, config: EvalConfig, *, stage: st
     subsets = _subsets(validation)
     # one bar for the whole evaluation, none per generate() call (leave=False: a
     # finished evaluation leaves nothing behind)
-    bar = tqdm(total=len(subsets) + 2, desc=f"evaluating {stage}", unit="part",
-               leave=False, disable=not progress)
+    bar = progress_bar(total=len(subsets) + 2, desc=f"evaluating {stage}", unit="part",
+                       leave=False, progress=progress)
     records = {}
     for name in subsets:
         records[name] = score_items(model, tokenizer, benchmark[name], config,

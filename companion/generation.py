@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
-from tqdm.auto import tqdm
 
 from .config import CourseError
 from .textloss import context_length
 from .models import ensure_pad_token
+from .runtime import progress_bar
 
 
 class _NoMaskNotice(logging.Filter):
@@ -93,8 +93,8 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64,
     answers: list[str] = [""] * len(prompts)
     device = next(model.parameters()).device
     # leave=False: an evaluation calls this several times; no finished bar stays behind
-    bar = tqdm(total=len(prompts), desc="generating", unit="item", disable=not progress,
-               leave=False)
+    bar = progress_bar(total=len(prompts), desc="generating", unit="item",
+                       progress=progress, leave=False)
     with eval_mode(model), padding_side(tokenizer, "left"):
         for index in length_batches(ids, batch_size):
             batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},

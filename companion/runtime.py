@@ -1,7 +1,7 @@
-"""Run-time checks: seeding, the device, whether the Hugging Face Hub answers.
+"""Run-time checks: seeding, the device, whether the Hugging Face Hub answers, bars.
 
-They touch the machine (generators, accelerators, the network), so they live
-apart from companion.config, which only describes a run.
+They touch the machine (generators, accelerators, the network, the display), so
+they live apart from companion.config, which only describes a run.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, TimeoutError
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 
 def set_seed(seed: int) -> None:
@@ -55,3 +56,13 @@ def hub_reachable(timeout: float = 3.0, host: str = "huggingface.co") -> bool:
         return False
     finally:
         pool.shutdown(wait=False)
+
+
+def progress_bar(iterable=None, *, progress: bool = True, **options) -> tqdm:
+    """tqdm.auto's bar (a widget in Jupyter), off when `progress` is False or the
+    environment sets TQDM_DISABLE=1: tqdm's console bar reads that variable but its
+    notebook bar does not (tqdm 4.70), and a headless course run sets it so that no
+    bar is saved in the executed copies. `options` go to tqdm (desc, total, leave).
+    """
+    off = os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+    return tqdm(iterable, disable=off or not progress, **options)

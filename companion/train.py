@@ -19,13 +19,13 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import torch
-from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from .accelerated import (agree, backward, clip_gradients, make_accelerator,
                           mean_over_processes, my_share, overflowed, syncing)
 from .config import CourseError, TrainConfig, UnlearnConfig
 from .guard import Calibration, Guard, stop_on_nonfinite
+from .runtime import progress_bar
 from .methods import get_method
 from .runtime import set_seed
 from .textloss import collate, encode, mean_loss, padding_id, token_nll
@@ -171,22 +171,27 @@ def train_loop(model, loss_fn: Callable, batches: Iterator, config: TrainConfig,
     guard = guard or stop_on_nonfinite
     history, stopped, step, start = [], "max steps", 0, time.perf_counter()
     model.train()
-    show = progress and accelerator.is_main_process  # else TQDM_DISABLE=1 still works
-    bar = tqdm(range(1, config.steps + 1), desc=desc, leave=False,
-               **({} if show else {"disable": True}))
-    for step in bar:
-        terms, norm = train_step(model, loss_fn, batches, optimizer, config,
-                                 accelerator)
-        if math.isfinite(terms["loss"]) and math.isfinite(norm):
-            schedule.step()  # train_step took the optimiser step
-        record = {"step": step, **terms, "grad_norm": norm}
-        message = agree(guard(step, record), accelerator)  # the main process decides
-        if message or step % config.log_every == 0 or step in (1, config.steps):
-            history.append(record)
-            bar.set_postfix(loss=f"{terms['loss']:.3f}")
-        if message:
-            stopped = message
-            break
+    # the main process shows the bar; `with` closes it also when a stop breaks the
+    # loop (leave=False: a finished bar disappears, none is left half-way)
+    with progress_bar(total=config.steps, desc=desc, leave=False,
+                      progress=progress and accelerator.is_main_process) as bar:
+        for step in range(1, config.steps + 1):
+            terms, norm = train_step(model, loss_fn, batches, optimizer, config,
+                                     accelerator)
+            if math.isfinite(terms["loss"]) and math.isfinite(norm):
+                schedule.step()  # train_step took the optimiser step
+            record = {"step": step, **terms, "grad_norm": norm}
+            message = agree(guard(step, record), accelerator)  # main process decides
+            bar.update()
+            if message or step % config.log_every == 0 or step in (1, config.steps):
+                history.append(record)
+                bar.set_postfix(loss=f"{terms['loss']:.3f}")
+            if message:
+                stopped = message
+                # a bar closed short of its total stays on screen (tqdm's notebook
+                # bar turns red): this run's total is the step it stopped at
+                bar.total = step
+                break
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the caller's model back
     accelerator.free_memory()
     return TrainResult(history, stopped, step, time.perf_counter() - start)

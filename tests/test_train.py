@@ -181,6 +181,36 @@ def test_the_guard_stops_at_the_forget_loss_target(tokenizer, memorised):
     assert result.steps < 40 and result.checks[-1]["forget_loss"] > 3.0
 
 
+def test_a_run_stopped_early_leaves_no_progress_bar_behind(tokenizer, memorised,
+                                                            monkeypatch):
+    import companion.train as train
+    from companion.runtime import progress_bar
+
+    bars = []
+    monkeypatch.setattr(train, "progress_bar",
+                        lambda *a, **k: bars.append(progress_bar(*a, **k)) or bars[-1])
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    model = toy_model(tokenizer)
+    model.load_state_dict(memorised.state_dict())
+    result = negative_finetune(model, tokenizer, FORGET, RETAIN,
+                               fast(steps=40, lr=3e-3, stop_forget_loss=3.0))
+    assert result.steps < 40  # the loop broke at the target ...
+    # ... and its bar ended complete and closed: a notebook hides it (leave=False),
+    # where a bar closed short of its total would stay on screen, red
+    assert bars[-1].n == bars[-1].total == result.steps
+    assert bars[-1] not in type(bars[-1])._instances
+
+
+def test_tqdm_disable_turns_notebook_bars_off(monkeypatch):
+    from companion.runtime import progress_bar
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(range(3)).disable  # tqdm's own notebook bar ignores it
+    monkeypatch.setenv("TQDM_DISABLE", "")
+    assert not progress_bar(range(3)).disable and progress_bar(range(3),
+                                                              progress=False).disable
+
+
 def test_the_guard_stops_when_the_monitor_reaches_its_target(tokenizer, memorised):
     model = toy_model(tokenizer)
     model.load_state_dict(memorised.state_dict())
