@@ -25,3 +25,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.suffix == ".ipynb" and item.path.stem in SLOW_NOTEBOOKS:
             item.add_marker(pytest.mark.slow)
+        if hasattr(item, "output_timeout"):
+            # nbval waits a fixed 5 s for a cell's outputs after the kernel replied;
+            # a busy machine (two kernels, a CI job beside) can take longer, and the
+            # cell then fails with "Timeout of 5 seconds exceeded waiting for output"
+            item.output_timeout = 60
