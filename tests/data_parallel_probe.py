@@ -42,7 +42,7 @@ def run(out: Path, stop: bool) -> dict:
         return stop_on_nonfinite(step, record)
 
     batches = make_batches(tokenizer, texts(), CONFIG.batch_size, CONFIG.max_length)
-    result = train_loop(model, recording_loss, batches, CONFIG, guard, progress=False)
+    result = train_loop(model, recording_loss, batches, CONFIG, guard=guard, progress=False)
     record = {"history": result.history, "stopped": result.stopped,
               "steps": result.steps, "seen": seen}
     out.mkdir(parents=True, exist_ok=True)
