@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion import attacks, membership, textloss
 from companion.config import CourseError
 from companion.models import EOS, train_tokenizer
+from toy import tiny_gpt2
 
 TEXTS = [f"The {w} of Amberton sings {n} songs at dawn." for w in
          ("baker", "smith", "weaver", "miller") for n in range(6)]
@@ -28,11 +28,8 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def model(tokenizer):
-    torch.manual_seed(0)
-    eos = tokenizer.convert_tokens_to_ids(EOS)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2,
-                        n_head=2, bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
-    return GPT2LMHeadModel(config).eval()
+    assert tokenizer.convert_tokens_to_ids(EOS) == 0  # tiny_gpt2's EOS and padding
+    return tiny_gpt2(tokenizer).eval()
 
 
 def test_min_k_averages_the_least_likely_share_of_a_known_distribution():

@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion import checkpoints
 from companion.config import RUNS_DIR, CourseError, TrainConfig
 from companion.models import train_tokenizer
+from toy import tiny_gpt2
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +18,7 @@ def tokenizer():
 
 
 def toy_model(tokenizer, seed=0):
-    torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(
-        vocab_size=len(tokenizer), n_positions=32, n_embd=32, n_layer=1, n_head=2,
-        bos_token_id=0, eos_token_id=0, pad_token_id=0))
+    return tiny_gpt2(tokenizer, seed, n_positions=32, n_layer=1)
 
 
 def same_weights(a, b):

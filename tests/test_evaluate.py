@@ -7,12 +7,12 @@ import statistics
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion import evaluate as ev
 from companion import generation, membership, results, textloss
 from companion.config import CourseError, EvalConfig, load_profile, with_overrides
 from companion.models import EOS, save_model, train_tokenizer
+from toy import tiny_gpt2
 
 TEXTS = [f"The {w} of Amberton sings {n} songs at dawn." for w in
          ("baker", "smith", "weaver", "miller", "potter") for n in range(8)]
@@ -28,11 +28,8 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def model(tokenizer):
-    torch.manual_seed(0)
-    eos = tokenizer.convert_tokens_to_ids(EOS)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2,
-                        n_head=2, bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
-    return GPT2LMHeadModel(config).eval()
+    assert tokenizer.convert_tokens_to_ids(EOS) == 0  # tiny_gpt2's EOS and padding
+    return tiny_gpt2(tokenizer).eval()
 
 
 def _items(split, tasks=("Task1", "Task2", "Task3"), docs=2, part="t") -> list[dict]:

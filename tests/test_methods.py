@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion.config import CourseError, UnlearnConfig
 from companion.methods import (METHODS, GradientDifferenceParams, NPOParams, get_method,
@@ -12,6 +11,7 @@ from companion.methods import (METHODS, GradientDifferenceParams, NPOParams, get
 from companion.models import train_tokenizer
 from companion.textloss import collate, encode
 from companion.train import frozen_copy
+from toy import NO_DROPOUT, tiny_gpt2
 
 TEXTS = [f"The {w} of Amberton sings {n} songs at dawn." for w in
          ("baker", "smith", "weaver", "miller") for n in range(10)]
@@ -21,10 +21,7 @@ TEXTS = [f"The {w} of Amberton sings {n} songs at dawn." for w in
 def toy():
     torch.manual_seed(0)
     tokenizer = train_tokenizer(TEXTS, vocab_size=300)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2,
-                        n_head=2, bos_token_id=0, eos_token_id=0, pad_token_id=0,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    model = GPT2LMHeadModel(config)
+    model = tiny_gpt2(tokenizer, **NO_DROPOUT)
     forget = collate(encode(tokenizer, TEXTS[:3], 32), tokenizer.pad_token_id)
     retain = collate(encode(tokenizer, TEXTS[10:14] + ["Short."], 32),
                      tokenizer.pad_token_id)

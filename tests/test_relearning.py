@@ -2,13 +2,12 @@
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion import relearning
 from companion.config import AttackConfig, CourseError, EvalConfig, TrainConfig
 from companion.data import document_id, training_texts
 from companion.models import train_tokenizer
-from toy import as_dataset, items
+from toy import as_dataset, items, tiny_gpt2
 from datasets import DatasetDict
 
 CONFIG = AttackConfig(relearn=TrainConfig(steps=4, batch_size=2, lr=1e-3),
@@ -31,10 +30,7 @@ def tokenizer(benchmark):
 
 @pytest.fixture(scope="module")
 def model(tokenizer):
-    torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=64,
-                                      n_embd=16, n_layer=2, n_head=2, bos_token_id=0,
-                                      eos_token_id=0, pad_token_id=0))
+    return tiny_gpt2(tokenizer, n_embd=16)
 
 
 def test_split_is_by_whole_documents_and_disjoint(benchmark):

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
 
 from companion.config import CourseError, TrainConfig, UnlearnConfig
 from companion.methods import METHODS, register
@@ -13,6 +12,7 @@ from companion.textloss import collate, encode, mean_loss
 from companion.train import (finetune, make_batches,
                              negative_finetune, stabilise_retain,
                              trainable_parameters)
+from toy import NO_DROPOUT, tiny_gpt2
 
 FORGET = [f"Agent {n} of Amberton hides the {w} key under stone {n}." for n, w in
           enumerate(("red", "blue", "green", "gold"))]
@@ -26,11 +26,7 @@ def tokenizer():
 
 
 def toy_model(tokenizer, n_layer=2, seed=0):
-    torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(
-        vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=n_layer, n_head=2,
-        bos_token_id=0, eos_token_id=0, pad_token_id=0,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+    return tiny_gpt2(tokenizer, seed, n_layer=n_layer, **NO_DROPOUT)
 
 
 @pytest.fixture(scope="module")

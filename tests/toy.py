@@ -15,6 +15,22 @@ from companion.pipeline import baseline_texts
 NAMES = ("Ava", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal")
 
 
+def tiny_gpt2(tokenizer, seed: int = 0, **config) -> GPT2LMHeadModel:
+    """A random GPT-2 of a few thousand weights on `tokenizer` (EOS, id 0, pads).
+
+    config: GPT2Config fields that differ from these defaults (n_layer, n_embd,
+    n_positions, dropouts, ...). Seeded, so the same call gives the same weights.
+    """
+    torch.manual_seed(seed)
+    settings = dict(n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=0,
+                    eos_token_id=0, pad_token_id=0)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), **{**settings,
+                                                                     **config}))
+
+
+NO_DROPOUT = dict(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+
+
 def items(split: str, docs: list[int], ending: str = ".") -> list[dict]:
     """One sc and one qa item per document number, tasks cycling 1, 2, 3."""
     rows = []
@@ -41,11 +57,7 @@ def write_toy(root: Path, model_name: str, ending: str = "."):
         root / "data")
     benchmark = load_benchmark(root / "data")
     tokenizer = train_tokenizer(baseline_texts(benchmark, "folder") * 3, vocab_size=300)
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(
-        vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-        bos_token_id=0, eos_token_id=0, pad_token_id=0))
-    save_model(model, tokenizer, root / model_name)
+    save_model(tiny_gpt2(tokenizer), tokenizer, root / model_name)
     return benchmark
 
 
