@@ -28,7 +28,7 @@ from common import BENCH_DIR, PROJECT_ROOT, write_result
 from companion.config import load_profile  # noqa: E402
 from companion.data import is_sc, load_benchmark, training_texts  # noqa: E402
 from companion.guard import CHECK_TEXTS  # noqa: E402
-from companion.methods import METHODS  # noqa: E402
+from companion.stages import BASELINE_METHODS  # noqa: E402
 
 OUT = BENCH_DIR / "full_timing.json"
 CHARS_PER_TOKEN = 4.0  # GPT-2's BPE on English prose
@@ -108,7 +108,7 @@ def notebook_parts(profile) -> tuple[dict, dict]:
     small model's oracle, built by 05 or, in a fresh runtime, by 07).
     """
     seeds, big, small = len(profile.seeds), "gpt2", "distilgpt2"
-    plus = len(METHODS) - 1  # gradient difference, KL, NPO carry a second pass
+    plus = len(BASELINE_METHODS) - 1  # gradient difference, KL, NPO carry a second pass
     one_seed = [("baseline", 1), ("oracle", 1), ("stabilise", 1), ("unlearn", 1),
                 ("eval", 3)]
     methods = [("unlearn", 1), ("unlearn+", plus), ("eval", 1 + plus)]

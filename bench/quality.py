@@ -36,11 +36,15 @@ import torch  # noqa: E402
 from companion.config import (EvalConfig, TrainConfig, UnlearnConfig,  # noqa: E402
                               load_profile)
 from companion.oracle import forget_quality  # noqa: E402
-from companion.stages import CONTROLS, METHOD_STAGES  # noqa: E402
+from companion.stages import CONTROLS, METHOD_STAGES, VARIANTS  # noqa: E402
 
 SEMEVAL_DIR = PROJECT_ROOT.parent / "shared" / "semeval25"
-MODELS = ("tiny-gpt2", "tiny-distilgpt2")  # the larger preset first
-METHODS = METHOD_STAGES + CONTROLS  # sequential, the baselines, the two controls
+# the presets per data set, the larger first: the whole SemEval data is ~30 times the
+# bundled benchmark, more than the tiny presets memorise (see RESULTS.md's notes)
+MODELS = {"bundled": ("tiny-gpt2", "tiny-distilgpt2"),
+          "semeval": ("small-gpt2", "small-distilgpt2")}
+# sequential, the baselines, the two controls, the method's variants
+METHODS = METHOD_STAGES + CONTROLS + VARIANTS
 BASELINES = tuple(s for s in METHOD_STAGES if s != "sequential")
 
 
@@ -106,12 +110,13 @@ def data_source(data: str) -> str | None:
 # ---------------------------------------------------------------- one model x seed
 
 
-def done_units(rows_file: Path) -> set[tuple]:
-    """(data, model, seed) units already in rows.jsonl."""
+def done_stages(rows_file: Path, data: str, model: str, seed: int) -> set[str]:
+    """The stages of one (data, model, seed) unit already in rows.jsonl."""
     if not rows_file.exists():
         return set()
     rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line]
-    return {(r["data"], r["model"], r["seed"]) for r in rows}
+    return {r["stage"] for r in rows
+            if (r["data"], r["model"], r["seed"]) == (data, model, seed)}
 
 
 def run_unit(profile, data: str, source: str, model: str, seed: int, out: Path,
@@ -126,7 +131,8 @@ def run_unit(profile, data: str, source: str, model: str, seed: int, out: Path,
     from companion.study import run_root, run_study
 
     rows_file = out / "rows.jsonl"
-    if (data, model, seed) in done_units(rows_file):
+    done = done_stages(rows_file, data, model, seed)
+    if set(methods) <= done:  # a method added later runs on its own (and is appended)
         return
     if share_baseline and seed != 0:  # seeds then vary the unlearning runs only
         first, here = (run_root(profile, model, s, out) / "baseline" for s in (0, seed))
@@ -137,11 +143,32 @@ def run_unit(profile, data: str, source: str, model: str, seed: int, out: Path,
                       progress=False)
     # a stage shared by several methods' paths (the baseline) is one measurement
     table = table.drop_duplicates(["model", "seed", "stage", "term"])
+    table = table[~table["stage"].isin(done)]
     with rows_file.open("a") as f:
         for stage, term, value in zip(table["stage"], table["term"], table["value"]):
             f.write(json.dumps({"data": data, "model": model, "seed": seed,
                                 "stage": stage, "term": term, "value": value}) + "\n")
     print(f"[{data} {model} seed {seed}] done in {time.perf_counter() - start:.0f} s",
+          flush=True)
+
+
+def one_stage(profile, source: str, model: str, seed: int, out: Path,
+              stage: str) -> None:
+    """Train (or load) one stage of one unit alone, in its own process (an oracle scored).
+
+    For the stages that depend on nothing: the oracle of seed 1 (the noise floor's
+    second oracle), or a unit's oracle beside its baseline, each process on its
+    own core (--threads 1); the unit's run then loads both.
+    """
+    from companion.data import load_general
+    from companion.study import stage_scores, study_run
+
+    run = study_run(profile, model, seed, source, out, progress=False)
+    start = time.perf_counter()
+    run.ensure(stage)
+    if stage == "oracle":  # scored now: every later stage is compared with it
+        stage_scores(run, stage, load_general())
+    print(f"[{model} seed {seed}] {stage} ready in {time.perf_counter() - start:.0f} s",
           flush=True)
 
 
@@ -171,14 +198,14 @@ def _mean(summary, model, stage, term):
     return summary.get(model, {}).get(stage, {}).get(term, {}).get("mean")
 
 
-def noise_floor(out: Path, model: str, seeds) -> float | None:
+def noise_floor(out: Path, model: str) -> float | None:
     """KS statistic between the forget-document losses of two oracles (seeds 0, 1)."""
     from companion.study import run_root
 
     profile = load_profile("offline", verbose=False)
     files = [run_root(profile, model, s, out) / "mia-oracle.json" for s in (0, 1)]
-    if not all(f.exists() for f in files) or not {0, 1} <= set(seeds):
-        return None
+    if not all(f.exists() for f in files):
+        return None  # seed 1's oracle: a unit of seed 1, or --only oracle --seeds 1
     a, b = (json.loads(f.read_text())["member"] for f in files)
     return forget_quality(a, b)["ks_statistic"]
 
@@ -198,39 +225,46 @@ def targets(summary: dict, floors: dict) -> list[dict]:
                     "threshold": threshold, "met": bool(met()) if known else None})
 
     for model in summary:
-        seq = lambda t: _mean(summary, model, "sequential", t)  # noqa: E731
         base = lambda t: _mean(summary, model, "baseline", t)  # noqa: E731
         oracle = lambda t: _mean(summary, model, "oracle", t)  # noqa: E731
         add("valid: baseline MIA AUC >= 0.9", model, base("mia_auc"), 0.9,
             lambda: base("mia_auc") >= 0.9)
         add("valid: baseline forget quality < 1e-3", model, base("forget_quality"),
             1e-3, lambda: base("forget_quality") < 1e-3)
-        gap = seq("mia_auc_gap")
-        add("|MIA AUC - oracle's| <= 0.05", model, gap, 0.05, lambda: abs(gap) <= 0.05)
-        floor = floors.get(model)
-        add("KS statistic within the two-oracle noise floor", model, seq("ks_statistic"),
-            floor, lambda: seq("ks_statistic") <= floor)
-        limit = (None if oracle("forget_regurgitation") is None
-                 else oracle("forget_regurgitation") + 0.05)
-        add("forget regurgitation <= oracle's + 0.05", model,
-            seq("forget_regurgitation"), limit,
-            lambda: seq("forget_regurgitation") <= limit)
-        kept = (seq("retain_regurgitation") / base("retain_regurgitation")
-                if base("retain_regurgitation") and seq("retain_regurgitation")
-                is not None else None)
-        add("retain regurgitation kept >= 90 % of baseline", model, kept, 0.9,
-            lambda: kept >= 0.9)
-        use = (seq("utility") / base("utility") if base("utility")
-               and seq("utility") is not None else None)
-        add("utility >= 95 % of baseline", model, use, 0.95, lambda: use >= 0.95)
-        finals = {s: v for s in BASELINES
-                  if (v := _mean(summary, model, s, "final_score")) is not None}
-        best = max(finals, key=finals.get) if finals else None
-        add(f"sequential final > every baseline method (best: {best})", model,
-            seq("final_score"), finals.get(best),
-            lambda: seq("final_score") > finals[best])
-    if all(m in summary for m in MODELS[:2]):
-        big, small = MODELS[0], MODELS[1]
+        variants = {v: f for v in VARIANTS
+                    if (f := _mean(summary, model, v, "final_score")) is not None}
+        best_variant = max(variants, key=variants.get) if variants else None
+        for stage in filter(None, ("sequential", best_variant)):
+            name = "sequential" if stage == "sequential" else f"best variant ({stage})"
+            seq = lambda t: _mean(summary, model, stage, t)  # noqa: E731
+            gap = seq("mia_auc_gap")
+            add(f"{name}: |MIA AUC - oracle's| <= 0.05", model, gap, 0.05,
+                lambda: abs(gap) <= 0.05)
+            floor = floors.get(model)
+            add(f"{name}: KS statistic within the two-oracle noise floor", model,
+                seq("ks_statistic"), floor, lambda: seq("ks_statistic") <= floor)
+            limit = (None if oracle("forget_regurgitation") is None
+                     else oracle("forget_regurgitation") + 0.05)
+            add(f"{name}: forget regurgitation <= oracle's + 0.05", model,
+                seq("forget_regurgitation"), limit,
+                lambda: seq("forget_regurgitation") <= limit)
+            kept = (seq("retain_regurgitation") / base("retain_regurgitation")
+                    if base("retain_regurgitation") and seq("retain_regurgitation")
+                    is not None else None)
+            add(f"{name}: retain regurgitation kept >= 90 % of baseline", model, kept,
+                0.9, lambda: kept >= 0.9)
+            use = (seq("utility") / base("utility") if base("utility")
+                   and seq("utility") is not None else None)
+            add(f"{name}: utility >= 95 % of baseline", model, use, 0.95,
+                lambda: use >= 0.95)
+            finals = {s: v for s in BASELINES
+                      if (v := _mean(summary, model, s, "final_score")) is not None}
+            best = max(finals, key=finals.get) if finals else None
+            add(f"{name}: final > every baseline method (best: {best})", model,
+                seq("final_score"), finals.get(best),
+                lambda: seq("final_score") > finals[best])
+    pairs = [pair for pair in MODELS.values() if all(m in summary for m in pair)]
+    for big, small in pairs:
         for term in ("mia_auc_gap", "ks_statistic"):
             b, s = (_mean(summary, big, "sequential", term),
                     _mean(summary, small, "sequential", term))
@@ -264,7 +298,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=("semeval", "bundled"), default="semeval")
     parser.add_argument("--quick", action="store_true", help="a tiny slice, seconds")
-    parser.add_argument("--models", nargs="+", default=None, help=f"default {MODELS}")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help=f"default per data set: {MODELS}")
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="default 0 1 2")
     parser.add_argument("--max-docs-per-task", type=int, default=None,
@@ -289,6 +324,10 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="the blocks sequential ascends on (the others: all)")
     parser.add_argument("--methods", nargs="+", default=None, choices=METHODS,
                         help=f"default all: {', '.join(METHODS)}")
+    parser.add_argument("--only", choices=("oracle", "baseline"), default=None,
+                        help="train and score only this stage of each model x seed "
+                             "(a second process: the oracle beside the baseline, or "
+                             "--only oracle --seeds 1 for the noise floor)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the rows already in --runs, train nothing")
@@ -304,15 +343,19 @@ def main(argv: list[str] | None = None) -> dict | None:
         print(f"skipped: no SemEval-2025 parquet files in {SEMEVAL_DIR}")
         return None
     profile = study_profile(args.data, args.quick, args)
-    models = args.models or (MODELS[:1] if args.quick else MODELS)
+    models = args.models or MODELS[args.data][:1 if args.quick else 2]
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-    if not args.no_share_baseline and 0 not in seeds:
+    if not (args.no_share_baseline or args.only) and 0 not in seeds:
         parser.error("a shared baseline is seed 0's: include seed 0 or pass "
                      "--no-share-baseline")
     methods = args.methods or (("sequential",) if args.quick else METHODS)
     out = args.runs / (f"{args.data}-quick" if args.quick else args.data)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    if args.only:  # a side job: the summary is written by the units' runs
+        for seed, model in ((k, m) for k in seeds for m in models):
+            one_stage(profile, source, model, seed, out, args.only)
+        return None
     for seed in seeds if not args.report_only else []:
         for model in models:
             run_unit(profile, args.data, source, model, seed, out, methods,
@@ -320,7 +363,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     rows = read_rows(out, args.data)
     summary = summarise(rows)
     units = sorted({(r["model"], r["seed"]) for r in rows})
-    floors = {m: noise_floor(out, m, seeds) for m in models}
+    floors = {m: noise_floor(out, m) for m in models}
     found = targets(summary, floors)
     print_summary(summary, found)
     path = args.out or BENCH_DIR / f"quality-{args.data}.json"

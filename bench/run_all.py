@@ -243,15 +243,15 @@ def render_sweep(r: dict) -> str:
 def render_tradeoff(r: dict) -> str:
     """Retain regurgitation at matched forgetting, per method and learning rate."""
     level = r["oracle"]["forget_regurgitation"]
-    rows = [[m["method"], m["lr"], number(m["retain_regurgitation"]),
+    rows = [[f"`{m['method']}`", m["lr"], number(m["retain_regurgitation"]),
              "-" if m["step"] is None else int(m["step"]), *stamp(r)]
             for m in r["matched"]]
     return (f"Model {r['model']}, seed {r['seed']}; budget {r['steps']} steps, checked "
             f"every {r['every']}; no stop rule. Matched forgetting: the oracle's own "
             f"forget regurgitation, {level:.3f} (its retain regurgitation "
             f"{r['oracle']['retain_regurgitation']:.3f}). A method that never forgot "
-            f"that much within the budget shows nan. Figure: "
-            f"`{r.get('figure', 'bench/tradeoff-bundled.png')}`."
+            f"that much within the budget shows nan. Figures: "
+            + ", ".join(f"`{f}`" for f in r.get("figures", [r.get("figure")])) + "."
             "\n\n" + table(["method", "lr", "retain reg. at matched forgetting",
                              "step", "command", "machine", "date"], rows))
 

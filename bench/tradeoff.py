@@ -4,11 +4,14 @@
     .venv/bin/python bench/tradeoff.py --quick          # seconds: a smoke of the script
 
 For one model and seed: the baseline, the oracle and the stabilised model (built
-once, or reused from --runs), then every method and both controls run their whole
-budget (no stop) at each learning rate of the grid, checked every --every steps
-(companion.curves). The oracle's forget regurgitation is the matched-forgetting
-level: each method's retain regurgitation where it first forgets as much as exact
-unlearning does. Writes bench/tradeoff-<data>.json and the figure beside it.
+once, or reused from --runs), then every method, both controls and the method's
+variants run their whole budget (no stop) at each learning rate of the grid,
+checked every --every steps (companion.curves), and sequential once more for each
+--trainable spec (which parameters the ascent moves). The oracle's forget
+regurgitation is the matched-forgetting level: each curve's retain regurgitation
+where it first forgets as much as exact unlearning does. Writes
+bench/tradeoff-<data>.json and three figures beside it (methods and controls;
+sequential and its variants; sequential moving other parameters).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from common import BENCH_DIR, PROJECT_ROOT, write_result
 
+import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from companion import plots  # noqa: E402
@@ -29,7 +33,12 @@ from companion.curves import at_matched_forgetting, tradeoff_curves  # noqa: E40
 from companion.evaluate import forget_regurgitation  # noqa: E402
 from companion.membership import membership  # noqa: E402
 from companion.pipeline import make_run  # noqa: E402
-from companion.stages import CONTROLS, METHOD_STAGES  # noqa: E402
+from companion.stages import CONTROLS, METHOD_STAGES, VARIANTS  # noqa: E402
+
+
+# which parameters the ascent moves, beside the profile's last:2 (FIELD: SemEval-2025
+# teams restricted unlearning to chosen layers, one to early-layer MLPs)
+BLOCK_CHOICES = ("first:2", r"h\.[23]\.mlp", r"h\.[23]\.attn", r"h\.[01]\.mlp")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -40,7 +49,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lrs", nargs="+", type=float, default=[1e-4, 2e-4, 5e-4])
     parser.add_argument("--steps", type=int, default=80, help="budget per curve")
     parser.add_argument("--every", type=int, default=10, help="steps between checks")
-    parser.add_argument("--methods", nargs="+", default=[*METHOD_STAGES, *CONTROLS])
+    parser.add_argument("--methods", nargs="+",
+                        default=[*METHOD_STAGES, *CONTROLS, *VARIANTS])
+    parser.add_argument("--trainable", nargs="*", default=list(BLOCK_CHOICES),
+                        help="extra sequential curves, one per spec of the blocks or "
+                             "parameters that move (companion.train.trainable_parameters)")
     parser.add_argument("--runs", type=Path, default=PROJECT_ROOT / "runs" / "tradeoff",
                         help="stage folder (reused if it holds the stages already)")
     parser.add_argument("--threads", type=int, default=1)
@@ -54,6 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
                           stabilise=TrainConfig(steps=2, batch_size=4, lr=5e-4),
                           unlearn=UnlearnConfig(steps=4, batch_size=4, check_every=2))
         args.methods, args.lrs, args.every = ["sequential", "npo"], [5e-4], 2
+        args.trainable = ["first:1"]
     profile = replace(profile, unlearn=replace(profile.unlearn, steps=args.steps))
     out = args.runs / ("quick" if args.quick else profile.name)
     run = make_run(profile, args.model, out=out, seed=args.seed, progress=False)
@@ -67,15 +81,33 @@ def main(argv: list[str] | None = None) -> dict:
                                          run.benchmark["retain_train"], profile.eval)
     curves = tradeoff_curves(run, args.methods, args.lrs, every=args.every,
                              oracle_losses=oracle_losses["member"])
+    for spec in args.trainable:  # sequential again, moving other parameters
+        moved = replace(run, profile=replace(profile, unlearn=replace(
+            profile.unlearn, trainable=spec)))
+        extra = tradeoff_curves(moved, ["sequential"], args.lrs, every=args.every,
+                                oracle_losses=oracle_losses["member"])
+        curves = pd.concat([curves, extra.assign(method=f"sequential [{spec}]")],
+                           ignore_index=True)
     matched = at_matched_forgetting(curves, level)
     print(matched.round(3).to_string(index=False))
     name = "tradeoff-quick" if args.quick else "tradeoff-bundled"
-    plots.tradeoff_curves(curves, oracle=(level, oracle_retain),
-                          save=args.out_dir / f"{name}.png")
+    figures = {name: [m for m in args.methods if m not in VARIANTS]}
+    if args.trainable:  # the same ascent on other parameters
+        figures[f"{name}-blocks"] = ["sequential",
+                                     *(f"sequential [{s}]" for s in args.trainable)]
+    if set(args.methods) & set(VARIANTS):  # the paper's form beside its variants and
+        best = matched[matched["method"].isin(METHOD_STAGES[1:])].sort_values(
+            "retain_regurgitation", ascending=False)["method"].head(1).tolist()
+        figures[f"{name}-variants"] = ["sequential", *VARIANTS, *best]  # best baseline
+    for figure, shown in figures.items():
+        plots.tradeoff_curves(curves[curves["method"].isin(shown)],
+                              oracle=(level, oracle_retain),
+                              save=args.out_dir / f"{figure}.png")
     return write_result(args.out_dir / f"{name}.json", "tradeoff.py", argv, {
         "model": args.model, "seed": args.seed, "lrs": args.lrs, "steps": args.steps,
-        "every": args.every, "figure": f"bench/{name}.png", "oracle": {"forget_regurgitation": level,
-                                        "retain_regurgitation": oracle_retain},
+        "trainable": {"profile": profile.unlearn.trainable, "extra": args.trainable},
+        "every": args.every, "figures": [f"bench/{f}.png" for f in figures],
+        "oracle": {"forget_regurgitation": level, "retain_regurgitation": oracle_retain},
         "wall_seconds": round(time.perf_counter() - start, 1),
         "matched": json.loads(matched.to_json(orient="records")),
         "curves": json.loads(curves.to_json(orient="records"))})

@@ -22,7 +22,7 @@ from .data import documents, training_texts
 from .evaluate import forget_regurgitation
 from .guard import MONITOR_ITEMS
 from .oracle import forget_quality
-from .pipeline import Run, method_config
+from .pipeline import Run, calibration, method_config
 from .stages import stage as stage_row
 from .textloss import document_losses
 from .train import negative_finetune
@@ -67,7 +67,8 @@ def tradeoff_curves(run: Run, methods, lrs, *, every: int = 5,
 
             result = negative_finetune(
                 model, tokenizer, training_texts(items), training_texts(retain),
-                config, monitor=monitor, seed=run.seed, progress=False)
+                config, monitor=monitor, seed=run.seed, progress=False,
+                calibration=calibration(run, items, config))  # per-document ceiling
             rows += [{"method": method, "lr": lr, "step": check["step"],
                       "forget_regurgitation": check["regurgitation"], **extra}
                      for check, extra in zip(result.checks, seen)]

@@ -178,3 +178,52 @@ def npo(model, forget_batch, retain_batch, reference, params):
     loss = npo_loss(-nll, -ref_nll, params.beta)
     forget = (nll.sum() / count.sum().clamp(min=1)).item()
     return loss, {"forget_loss": forget, "log_ratio": (ref_nll - nll).mean().item()}
+
+
+# ---------------------------------------------------------------- variants of the method
+# Losses that only the sequential variants use (companion.stages.VARIANTS): each
+# starts from the stabilised model and moves the profile's blocks, like `sequential`.
+
+
+@dataclass(frozen=True)
+class PerDocumentParams:
+    # nats per token a forget text may reach before its ascent stops; 0 = the
+    # calibration's target at the start (held-out documents' loss, or the oracle's)
+    ceiling: float = 0.0
+
+
+@register("per_document_ascent", PerDocumentParams)
+def per_document_ascent(model, forget_batch, retain_batch, reference, params):
+    """Gradient ascent on the forget texts still below `params.ceiling` only.
+
+    Per-document stopping: a text whose mean loss per token has reached the level
+    of never-seen documents drops out of the loss, so it is not pushed past it
+    (over-unlearning) while the texts still memorised keep moving. When every
+    text of the batch is above the ceiling the loss is 0 and nothing moves.
+    """
+    if params.ceiling <= 0:
+        raise CourseError("per_document_ascent needs a ceiling (nats per token): "
+                          "negative_finetune sets it from the calibration")
+    nll, count = sequence_nll(model, forget_batch)  # (batch,), (batch,)
+    below = (nll.detach() / count.clamp(min=1)) < params.ceiling
+    loss = -(nll * below).sum() / (count * below).sum().clamp(min=1)
+    forget = (nll.detach().sum() / count.sum().clamp(min=1)).item()
+    return loss, {"forget_loss": forget, "active": below.float().mean().item(),
+                  "ceiling": params.ceiling}
+
+
+@dataclass(frozen=True)
+class ChunkedParams:
+    chunks: int = 4  # the forget set cut into this many parts, unlearnt in turn
+    retain_weight: float = 1.0  # weight of the retain batch mixed into every step
+
+
+@register("chunked_difference", ChunkedParams)
+def chunked_difference(model, forget_batch, retain_batch, reference, params):
+    """Ascent on one chunk of the forget set at a time, mixed with retain descent.
+
+    The loss is gradient difference's; what differs is the order of the forget
+    batches (`companion.train.chunked_batches`): all of chunk 1, then chunk 2...
+    (AILS-NTUA's SemEval-2025 recipe, arXiv 2503.02443, without its LoRA).
+    """
+    return gradient_difference(model, forget_batch, retain_batch, reference, params)

@@ -188,14 +188,18 @@ def method_config(profile: Profile, stage: str) -> UnlearnConfig:
 def calibration(run: Run, forget_items: Dataset, config: UnlearnConfig):
     """The calibrated stop's Calibration for `forget_items`, or None for other rules.
 
+    A method with a `ceiling` (per-document stopping) gets one under every rule:
+    its ceiling is the calibration's target at the start.
+
     held_out: the retain set's validation documents, never trained on and never
     the MIA's non-members (forget_validation), so the stop is not tuned on the
     test. oracle: the oracle's mean loss on the same forget documents.
     """
-    if config.stop_rule not in ("held_out", "oracle"):
+    per_document = "ceiling" in config.params.get(config.method, {})
+    if config.stop_rule not in ("held_out", "oracle") and not per_document:
         return None
     forget = list(documents(forget_items)["document"])
-    if config.stop_rule == "held_out":
+    if config.stop_rule != "oracle":
         held_out = list(documents(run.benchmark["retain_validation"])["document"])
         return Calibration(forget, held_out=held_out)
     oracle, tokenizer = run.ensure("oracle")

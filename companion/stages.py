@@ -14,6 +14,10 @@ companion.checkpoints). The pipeline, the studies, the command line and the
     ascent_unstabilised  baseline   -> sequential's ascent without stabilising first
     stabilised_all_blocks stabilised -> sequential's ascent on every block
                   (the two controls of the method's own claims)
+    sequential_npo, sequential_per_document, sequential_chunked
+                  stabilised -> sequential with a bounded loss (NPO), with each
+                  forget text's ascent stopped at the never-seen level, or with the
+                  forget set unlearnt chunk by chunk mixed with retain data (VARIANTS)
     request-1..n  baseline   -> erasure requests one after another, each one
                                 stabilised then sequentially unlearnt
 """
@@ -24,8 +28,9 @@ import re
 from dataclasses import dataclass
 
 from .config import PROJECT_ROOT, CourseError
-from .methods import METHODS
 
+# the field's methods, each on all blocks from the baseline (the comparison)
+BASELINE_METHODS = ("gradient_ascent", "gradient_difference", "kl", "npo")
 N_REQUESTS = 3  # erasure requests in notebook 06 and `train request-k`
 PROJECT_NOTEBOOKS = PROJECT_ROOT / "notebooks"
 REQUEST = re.compile(r"request-(\d+)")
@@ -52,15 +57,20 @@ _ROWS = [
     Stage("oracle", None, "oracle", _NB["04"]),
     Stage("stabilised", "baseline", "stabilise", _NB["02"]),
     Stage("sequential", "stabilised", "unlearn", _NB["03"], "gradient_ascent"),
-    *(Stage(name, "baseline", "unlearn", _NB["03"], name, "all") for name in METHODS),
+    *(Stage(name, "baseline", "unlearn", _NB["03"], name, "all")
+      for name in BASELINE_METHODS),
     Stage("ascent_unstabilised", "baseline", "unlearn", _NB["04"], "gradient_ascent"),
     Stage("stabilised_all_blocks", "stabilised", "unlearn", _NB["04"],
           "gradient_ascent", "all"),
+    Stage("sequential_npo", "stabilised", "unlearn", _NB["04"], "npo"),
+    Stage("sequential_per_document", "stabilised", "unlearn", _NB["04"],
+          "per_document_ascent"),
+    Stage("sequential_chunked", "stabilised", "unlearn", _NB["04"], "chunked_difference"),
 ]
 STAGES: dict[str, Stage] = {row.name: row for row in _ROWS}
-METHOD_STAGES = tuple(row.name for row in _ROWS if row.build == "unlearn" and
-                      row.name in ("sequential", *METHODS))  # sequential + baselines
+METHOD_STAGES = ("sequential", *BASELINE_METHODS)  # the paper's method + the baselines
 CONTROLS = ("ascent_unstabilised", "stabilised_all_blocks")
+VARIANTS = ("sequential_npo", "sequential_per_document", "sequential_chunked")
 UNLEARN_STAGES = tuple(row.name for row in _ROWS if row.build == "unlearn")
 
 

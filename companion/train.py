@@ -11,6 +11,7 @@ The same `train_loop` serves every stage; only the loss function changes:
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import re
 import time
@@ -44,6 +45,26 @@ def make_batches(tokenizer, texts: list[str], batch_size: int, max_length: int,
     while True:
         for chosen in _epoch([len(r) for r in rows], batch_size, generator, shuffle):
             yield collate([rows[i] for i in chosen], padding_id(tokenizer))
+
+
+def chunked_batches(tokenizer, texts: list[str], chunks: int, steps: int, *,
+                    batch_size: int, max_length: int, seed: int = 0) -> Iterator[dict]:
+    """Endless batches of `texts` cut into `chunks` seeded parts, taken in turn.
+
+    steps: the batches the run draws in all (optimiser steps x grad_accum). Part k
+    gives batches k*ceil(steps/chunks) + 1 onwards; the last part continues after
+    its share. Each part is `make_batches` of its own texts. Errors: CourseError
+    unless 1 <= chunks <= len(texts).
+    """
+    if not 1 <= chunks <= len(texts):
+        raise CourseError(f"chunks={chunks} for {len(texts)} forget texts: use 1 to "
+                          f"{len(texts)} (unlearn.params.chunked_difference.chunks)")
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))
+    parts = [[texts[i] for i in part.tolist()] for part in order.tensor_split(chunks)]
+    share = math.ceil(steps / chunks)
+    for k, part in enumerate(parts):
+        batches = make_batches(tokenizer, part, batch_size, max_length, seed + k)
+        yield from batches if k == chunks - 1 else itertools.islice(batches, share)
 
 
 def _epoch(lengths: list[int], batch_size: int, generator,
@@ -323,7 +344,14 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
                           "reference (the pipeline does)")
     set_seed(seed)
     size, length = config.batch_size, config.max_length
-    forget = make_batches(tokenizer, forget_texts, size, length, seed)
+    if getattr(params, "ceiling", None) == 0.0:  # per-document stopping: its level
+        params = replace(params, ceiling=start_target(calibration, model, tokenizer,
+                                                      config, method.name))
+    forget = (chunked_batches(tokenizer, forget_texts, params.chunks,
+                              config.steps * config.grad_accum, batch_size=size,
+                              max_length=length, seed=seed)
+              if hasattr(params, "chunks") else
+              make_batches(tokenizer, forget_texts, size, length, seed))
     retain = make_batches(tokenizer, retain_texts, size, length, seed + 1)
 
     def loss_fn(model, pair):
@@ -338,6 +366,15 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
                             progress=progress, desc=f"unlearning ({config.method})")
     result.checks = guard.checks
     return result
+
+
+def start_target(calibration: Calibration | None, model, tokenizer,
+                 config: UnlearnConfig, name: str) -> float:
+    """The calibration's target loss (nats per token) under the model before unlearning."""
+    if calibration is None:
+        raise CourseError(f"{name} stops each text at the level of never-seen documents: "
+                          "pass a calibration (the pipeline builds one)")
+    return calibration.measure(model, tokenizer, config.batch_size)["target_loss"]
 
 
 def stage_losses(model, tokenizer, texts: dict[str, list[str]],

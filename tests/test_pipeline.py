@@ -188,3 +188,23 @@ def test_method_parameters_stale_a_stage_only_when_its_own_change(setup, tmp_pat
     with pytest.raises(CourseError, match="npo has no hyperparameter 'bta'"):
         ensure_stage(override(profile, ["unlearn.params.npo.bta=1"]), "npo", model_dir,
                      out=tmp_path)
+
+
+def test_each_variant_builds_from_the_stabilised_model_on_sequentials_blocks(setup,
+                                                                            tmp_path):
+    root, profile, _ = setup
+    model_dir = str(root / "model")
+    for stage in ("baseline", "stabilised", "sequential_per_document",
+                  "sequential_chunked", "sequential_npo"):
+        run_stage(stage, profile, model_dir, out=tmp_path, progress=False)
+    for stage in ("sequential_per_document", "sequential_chunked", "sequential_npo"):
+        saved = checkpoints.read_settings(tmp_path, stage)
+        assert saved["started_from"] == "stabilised"
+        assert saved["configs"]["unlearn"]["trainable"] == profile.unlearn.trainable
+    # per-document stopping: its ceiling is the held-out documents' loss at the start,
+    # whatever the stop rule (this profile stops by steps only)
+    history = checkpoints.read_history(tmp_path, "sequential_per_document")["history"]
+    assert history[0]["ceiling"] > 0 and 0 <= history[0]["active"] <= 1
+    chunked = checkpoints.read_settings(tmp_path, "sequential_chunked")["configs"]
+    assert chunked["unlearn"]["params"] == {
+        "chunked_difference": {"chunks": 4, "retain_weight": 1.0}}

@@ -4,7 +4,7 @@ import pytest
 
 from companion import checkpoints, stages
 from companion.config import CourseError
-from companion.methods import METHODS
+from companion.stages import BASELINE_METHODS
 from companion.pipeline import method_config
 from companion.config import load_profile
 
@@ -13,7 +13,7 @@ def test_every_stage_starts_from_a_stage_of_the_table():
     for row in stages.STAGES.values():
         assert row.after is None or row.after in stages.STAGES
         assert (stages.PROJECT_NOTEBOOKS / row.notebook).exists(), row.notebook
-    assert set(METHODS) <= set(stages.UNLEARN_STAGES)
+    assert set(BASELINE_METHODS) <= set(stages.UNLEARN_STAGES)
     assert set(stages.CONTROLS) <= set(stages.UNLEARN_STAGES)
 
 

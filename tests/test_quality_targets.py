@@ -1,0 +1,60 @@
+"""bench/quality.py's targets: met by a model like the oracle, missed by broken variants."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import quality  # noqa: E402
+
+# final score = mean(task aggregate, MIA score, utility): a model that forgot
+# nothing has task aggregate ~0 and MIA score 0 (AUC 1), so about utility / 3
+BASELINE = dict(mia_auc=1.0, forget_quality=1e-6, forget_regurgitation=0.95,
+                retain_regurgitation=0.95, utility=0.70, final_score=0.23,
+                mia_auc_gap=0.45, ks_statistic=1.0)
+ORACLE = dict(mia_auc=0.55, forget_quality=1.0, forget_regurgitation=0.35,
+              retain_regurgitation=1.0, utility=0.72, final_score=0.60,
+              mia_auc_gap=0.0, ks_statistic=0.0)
+FLOOR = 0.2  # KS statistic between two oracles
+
+
+def summary(sequential: dict, baseline=BASELINE) -> dict:
+    terms = lambda d: {t: {"mean": v, "std": 0.0, "n": 3} for t, v in d.items()}  # noqa
+    stages = {"baseline": baseline, "oracle": ORACLE, "sequential": sequential,
+              "gradient_ascent": dict(BASELINE, final_score=0.30),
+              "npo": dict(BASELINE, final_score=0.35)}
+    return {"tiny-gpt2": {s: terms(d) for s, d in stages.items()}}
+
+
+def verdicts(found) -> dict:
+    return {t["target"]: t["met"] for t in found}
+
+
+def test_a_model_as_close_as_the_oracle_meets_every_target():
+    close = dict(ORACLE, mia_auc_gap=0.01, ks_statistic=0.1, final_score=0.5)
+    found = verdicts(quality.targets(summary(close), {"tiny-gpt2": FLOOR}))
+    assert found and all(found.values()), found
+
+
+def test_no_op_unlearning_misses_the_oracle_targets():
+    found = verdicts(quality.targets(summary(dict(BASELINE)), {"tiny-gpt2": FLOOR}))
+    for name in ("|MIA AUC - oracle's| <= 0.05", "KS statistic within",
+                 "forget regurgitation <= oracle's", "final > every baseline"):
+        assert [v for k, v in found.items() if name in k] == [False], name
+
+
+def test_a_baseline_that_never_memorised_fails_the_validity_rows():
+    never = dict(ORACLE)  # a baseline indistinguishable from the oracle
+    found = verdicts(quality.targets(summary(dict(ORACLE), baseline=never),
+                                     {"tiny-gpt2": FLOOR}))
+    assert found["valid: baseline MIA AUC >= 0.9"] is False
+    assert found["valid: baseline forget quality < 1e-3"] is False
+
+
+def test_the_best_variant_is_judged_beside_the_plain_form():
+    s = summary(dict(BASELINE))
+    s["tiny-gpt2"]["sequential_npo"] = summary(dict(ORACLE, final_score=0.5))[
+        "tiny-gpt2"]["sequential"]
+    found = verdicts(quality.targets(s, {"tiny-gpt2": FLOOR}))
+    assert found["best variant (sequential_npo): forget regurgitation <= oracle's + 0.05"]
+    assert not found["sequential: forget regurgitation <= oracle's + 0.05"]

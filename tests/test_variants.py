@@ -1,0 +1,106 @@
+"""The method's variants: per-document stopping, chunked interleaving, their stage rows."""
+
+import pytest
+import torch
+
+from companion import stages
+from companion.config import CourseError, UnlearnConfig
+from companion.guard import Calibration
+from companion.methods import PerDocumentParams, get_method, sequence_nll
+from companion.models import train_tokenizer
+from companion.textloss import collate, encode
+from companion.train import chunked_batches, negative_finetune
+from toy import NO_DROPOUT, tiny_gpt2
+
+TEXTS = [f"The {w} of Amberton sings {n} songs at dawn." for w in
+         ("baker", "smith", "weaver", "miller") for n in range(6)]
+
+
+@pytest.fixture(scope="module")
+def toy():
+    tokenizer = train_tokenizer(TEXTS, vocab_size=300)
+    model = tiny_gpt2(tokenizer, **NO_DROPOUT)
+    batch = collate(encode(tokenizer, TEXTS[:4], 32), tokenizer.pad_token_id)
+    return tokenizer, model, batch
+
+
+def grads(model, loss):
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters()
+                      if p.grad is not None])
+
+
+def test_per_document_ascent_leaves_out_the_texts_above_the_ceiling(toy):
+    tokenizer, model, batch = toy
+    nll, count = sequence_nll(model, batch)
+    per_token = (nll / count).detach()
+    ceiling = float(per_token.median())  # about half the texts are above it
+    below = per_token < ceiling
+    assert 0 < below.sum() < len(below)
+    method = get_method("per_document_ascent")
+    loss, terms = method(model, batch, params=PerDocumentParams(ceiling=ceiling))
+    assert terms["active"] == pytest.approx(below.float().mean().item())
+    # the same as plain ascent on the texts below the ceiling alone
+    kept = {k: v[below] for k, v in batch.items()}
+    plain, _ = get_method("gradient_ascent")(model, kept)
+    assert loss.item() == pytest.approx(plain.item(), rel=1e-5)
+    assert torch.allclose(grads(model, loss), grads(model, plain), atol=1e-6)
+
+
+def test_per_document_ascent_stops_when_every_text_is_above_the_ceiling(toy):
+    tokenizer, model, batch = toy
+    method = get_method("per_document_ascent")
+    loss, terms = method(model, batch, params=PerDocumentParams(ceiling=1e-3))
+    assert loss.item() == 0 and terms["active"] == 0
+    assert grads(model, loss).abs().max() == 0
+    with pytest.raises(CourseError, match="needs a ceiling"):
+        method(model, batch, params=PerDocumentParams())
+
+
+def test_per_document_stopping_takes_its_ceiling_from_the_calibration(toy):
+    tokenizer, model, _ = toy
+    config = UnlearnConfig(steps=2, batch_size=4, lr=1e-3, max_length=32,
+                           method="per_document_ascent", trainable="all",
+                           stop_regurgitation=None, check_every=1)
+    with pytest.raises(CourseError, match="pass a calibration"):
+        negative_finetune(model, tokenizer, TEXTS[:8], TEXTS[8:], config,
+                          progress=False)
+    calibration = Calibration(TEXTS[:4], held_out=TEXTS[20:])
+    level = calibration.measure(model, tokenizer, 4)["target_loss"]
+    result = negative_finetune(model, tokenizer, TEXTS[:8], TEXTS[8:], config,
+                               progress=False, calibration=calibration)
+    assert result.history[0]["ceiling"] == pytest.approx(level)
+
+
+def test_chunked_batches_take_the_parts_in_turn(toy):
+    tokenizer, _, _ = toy
+    texts = TEXTS[:12]
+    batches = chunked_batches(tokenizer, texts, chunks=3, steps=6, batch_size=2,
+                              max_length=32, seed=0)
+    ids = [tuple(map(tuple, next(batches)["input_ids"].tolist())) for _ in range(10)]
+    rows = {tuple(r) for b in ids for r in b}
+    parts = [{r for b in ids[k:k + 2] for r in b} for k in (0, 2, 4)]
+    assert all(len(p) == 4 for p in parts)  # each part: 2 batches of 2 distinct texts
+    assert not (parts[0] & parts[1] or parts[1] & parts[2] or parts[0] & parts[2])
+    assert len(rows) == 12  # every text in exactly one part
+    assert {r for b in ids[6:] for r in b} <= parts[2]  # the last part goes on
+    with pytest.raises(CourseError, match="chunks=13 for 12"):
+        next(chunked_batches(tokenizer, texts, 13, 6, batch_size=2, max_length=32))
+
+
+def test_chunked_difference_is_gradient_difference_in_chunks(toy):
+    tokenizer, model, batch = toy
+    a, _ = get_method("chunked_difference")(model, batch, batch)
+    b, _ = get_method("gradient_difference")(model, batch, batch)
+    assert a.item() == pytest.approx(b.item())
+
+
+def test_variants_start_from_the_stabilised_model_on_the_profiles_blocks():
+    for name in stages.VARIANTS:
+        row = stages.stage(name)
+        assert row.after == "stabilised" and row.trainable is None  # like sequential
+        assert name in stages.UNLEARN_STAGES and name not in stages.METHOD_STAGES
+    assert stages.METHOD_STAGES == ("sequential", *stages.BASELINE_METHODS)
+    # losses registered for the variants are no stage of their own
+    assert "per_document_ascent" not in stages.STAGES
