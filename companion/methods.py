@@ -202,8 +202,9 @@ def per_document_ascent(model, forget_batch, retain_batch, reference, params):
     text of the batch is above the ceiling the loss is 0 and nothing moves.
     """
     if params.ceiling <= 0:
-        raise CourseError("per_document_ascent needs a ceiling (nats per token): "
-                          "negative_finetune sets it from the calibration")
+        raise CourseError(f"per_document_ascent needs a ceiling > 0 nats per token, got "
+                          f"{params.ceiling}: leave it 0 for negative_finetune to set "
+                          "it from the calibration")
     nll, count = sequence_nll(model, forget_batch)  # (batch,), (batch,)
     below = (nll.detach() / count.clamp(min=1)) < params.ceiling
     loss = -(nll * below).sum() / (count * below).sum().clamp(min=1)
