@@ -176,10 +176,16 @@ def one_stage(profile, source: str, model: str, seed: int, out: Path,
 
 
 def read_rows(out: Path, data: str) -> list[dict]:
-    """The tidy rows of one data set."""
+    """The tidy rows of one data set, one per (model, seed, stage, term): the last.
+
+    Two processes sharing a unit (--methods split between them) both append the
+    stages they share (baseline, stabilised, oracle): one measurement, kept once.
+    """
     path = out / "rows.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line]
-    return [r for r in rows if r["data"] == data]
+    unique = {(r["model"], r["seed"], r["stage"], r["term"]): r for r in rows
+              if r["data"] == data}
+    return list(unique.values())
 
 
 def summarise(rows: list[dict]) -> dict:
