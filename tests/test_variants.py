@@ -104,3 +104,20 @@ def test_variants_start_from_the_stabilised_model_on_the_profiles_blocks():
     assert stages.METHOD_STAGES == ("sequential", *stages.BASELINE_METHODS)
     # losses registered for the variants are no stage of their own
     assert "per_document_ascent" not in stages.STAGES
+
+
+@pytest.mark.parametrize("ceiling", ["-1", "nan", "inf"])
+def test_a_ceiling_that_is_no_loss_level_is_refused_before_training(ceiling):
+    config = UnlearnConfig(method="per_document_ascent",
+                           params={"per_document_ascent": {"ceiling": float(ceiling)}})
+    with pytest.raises(CourseError, match=f"ceiling is {float(ceiling)}: give"):
+        get_method("per_document_ascent").params_of(config)
+
+
+@pytest.mark.parametrize("chunks, message", [(0, "chunks is 0"),
+                                             (2.7, "whole number, not 2.7")])
+def test_chunks_must_be_a_whole_number_of_at_least_one(chunks, message):
+    config = UnlearnConfig(method="chunked_difference",
+                           params={"chunked_difference": {"chunks": chunks}})
+    with pytest.raises(CourseError, match=message):
+        get_method("chunked_difference").params_of(config)
