@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=SETTINGS_HELP)
     _run_options(p)
     p.add_argument("--method", default="sequential",
-                   help="sequential, gradient_ascent, gradient_difference, kl or npo")
+                   help="the unlearning stage: sequential, a comparison method "
+                        "(gradient_ascent, gradient_difference, kl, npo), a control or "
+                        "a variant (companion.stages)")
     p.add_argument("--no-oracle", action="store_true",
                    help="skip the oracle (exact unlearning); the reports then say "
                         "why the oracle-relative terms are missing")

@@ -26,7 +26,7 @@ from .guard import CHECK_TEXTS, Calibration, make_monitor
 from .methods import get_method, with_params
 from .models import PRESETS, load_model
 from .runtime import set_seed
-from .stages import (N_REQUESTS, UNLEARN_STAGES, path_to, request_number,
+from .stages import (N_REQUESTS, UNLEARN_STAGES, loss_hint, path_to, request_number,
                      stage as stage_row)
 from .textloss import document_losses
 from .train import (TrainResult, finetune, frozen_copy, negative_finetune,
@@ -250,7 +250,7 @@ def _stage_name(stage: str, method: str | None) -> str:
         stage = method or "sequential"
         if stage not in UNLEARN_STAGES:
             raise CourseError(f"unknown method {stage!r}: choose one of "
-                              f"{', '.join(UNLEARN_STAGES)}")
+                              f"{', '.join(UNLEARN_STAGES)}{loss_hint(stage)}")
     elif method not in (None, stage):
         raise CourseError(f"--method goes with the stage 'unlearn': use "
                           f"`train {method}` or `train unlearn --method {method}`")

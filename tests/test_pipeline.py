@@ -67,6 +67,9 @@ def test_stages_run_in_order_and_save_their_settings(setup, tmp_path):
         run_stage("baseline", profile, model_dir, out=tmp_path, method="kl")
     with pytest.raises(CourseError, match="unknown stage"):
         run_stage("finetuned", profile, model_dir, out=tmp_path)
+    with pytest.raises(CourseError, match="its stage is sequential_chunked"):
+        run_stage("unlearn", profile, model_dir, out=tmp_path,
+                  method="chunked_difference")
 
 
 def test_ensure_stage_builds_what_is_missing_then_loads(setup, tmp_path):
