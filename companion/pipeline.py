@@ -22,7 +22,8 @@ from .config import (CourseError, Profile, UnlearnConfig, load_profile, run_dir,
 from .data import documents, load_benchmark, load_general, training_texts
 from .erasure import sequential_requests, split_requests
 from .evaluate import evaluate_checkpoint
-from .guard import CHECK_TEXTS, Calibration, make_monitor
+from .guard import (CHECK_TEXTS, Calibration, make_monitor,
+                    needs_calibration)
 from .methods import get_method, with_params
 from .models import PRESETS, load_model
 from .runtime import set_seed
@@ -195,8 +196,7 @@ def calibration(run: Run, forget_items: Dataset, config: UnlearnConfig):
     the MIA's non-members (forget_validation), so the stop is not tuned on the
     test. oracle: the oracle's mean loss on the same forget documents.
     """
-    per_document = "ceiling" in config.params.get(config.method, {})
-    if config.stop_rule not in ("held_out", "oracle") and not per_document:
+    if not needs_calibration(config):
         return None
     forget = list(documents(forget_items)["document"])
     if config.stop_rule != "oracle":
