@@ -354,6 +354,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     if not (args.no_share_baseline or args.only) and 0 not in seeds:
         parser.error("a shared baseline is seed 0's: include seed 0 or pass "
                      "--no-share-baseline")
+    if args.only == "baseline" and not args.no_share_baseline and set(seeds) - {0}:
+        parser.error("a shared baseline is seed 0's (the others copy it): "
+                     "--only baseline --seeds 0, or pass --no-share-baseline")
     methods = args.methods or (("sequential",) if args.quick else METHODS)
     out = args.runs / (f"{args.data}-quick" if args.quick else args.data)
     out.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from companion.evaluate import forget_regurgitation  # noqa: E402
 from companion.membership import membership  # noqa: E402
 from companion.pipeline import make_run  # noqa: E402
 from companion.stages import CONTROLS, METHOD_STAGES, VARIANTS  # noqa: E402
+from companion.train import trainable_parameters  # noqa: E402
 
 
 # which parameters the ascent moves, beside the profile's last:2 (FIELD: SemEval-2025
@@ -51,9 +52,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--every", type=int, default=10, help="steps between checks")
     parser.add_argument("--methods", nargs="+",
                         default=[*METHOD_STAGES, *CONTROLS, *VARIANTS])
-    parser.add_argument("--trainable", nargs="*", default=list(BLOCK_CHOICES),
+    parser.add_argument("--trainable", nargs="*", default=None,
                         help="extra sequential curves, one per spec of the blocks or "
-                             "parameters that move (companion.train.trainable_parameters)")
+                             "parameters that move (companion.train.trainable_"
+                             f"parameters; default {' '.join(BLOCK_CHOICES)}, "
+                             "--quick first:1)")
     parser.add_argument("--runs", type=Path, default=PROJECT_ROOT / "runs" / "tradeoff",
                         help="stage folder (reused if it holds the stages already)")
     parser.add_argument("--threads", type=int, default=1)
@@ -67,12 +70,16 @@ def main(argv: list[str] | None = None) -> dict:
                           stabilise=TrainConfig(steps=2, batch_size=4, lr=5e-4),
                           unlearn=UnlearnConfig(steps=4, batch_size=4, check_every=2))
         args.methods, args.lrs, args.every = ["sequential", "npo"], [5e-4], 2
-        args.trainable = ["first:1"]
+        args.trainable = ["first:1"] if args.trainable is None else args.trainable
+    if args.trainable is None:
+        args.trainable = list(BLOCK_CHOICES)
     profile = replace(profile, unlearn=replace(profile.unlearn, steps=args.steps))
     out = args.runs / ("quick" if args.quick else profile.name)
     run = make_run(profile, args.model, out=out, seed=args.seed, progress=False)
     start = time.perf_counter()
     oracle, tokenizer = run.ensure("oracle")
+    for spec in args.trainable:  # a spec that moves nothing fails now, not hours later
+        trainable_parameters(oracle, spec)
     oracle_losses = membership(oracle, tokenizer, run.benchmark,
                                profile.eval.batch_size)[1]
     level = forget_regurgitation(oracle, tokenizer, run.benchmark["forget_train"],

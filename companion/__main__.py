@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="run one stage from the previous stage's checkpoint",
                        epilog=SETTINGS_HELP)
     p.add_argument("stage", help="a stage of companion.stages: baseline, oracle, "
-                   "stabilised, sequential, a method or control name, request-k, or "
-                   "unlearn (with --method)")
+                   "stabilised, sequential, a method, control or variant name, "
+                   "request-k, or unlearn (with --method)")
     _run_options(p)
     p.add_argument("--method", default=None, help="unlearning method (default: sequential)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing stage")
@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=SETTINGS_HELP)
     _run_options(p)
     p.add_argument("--method", default="sequential",
-                   help="sequential, gradient_ascent, gradient_difference, kl or npo")
+                   help="the unlearning stage: sequential, a comparison method "
+                        "(gradient_ascent, gradient_difference, kl, npo), a control or "
+                        "a variant (companion.stages)")
     p.add_argument("--no-oracle", action="store_true",
                    help="skip the oracle (exact unlearning); the reports then say "
                         "why the oracle-relative terms are missing")

@@ -14,7 +14,7 @@ from datasets import Dataset
 from . import checkpoints
 from .config import CourseError, EvalConfig, TrainConfig, UnlearnConfig
 from .data import document_id, documents, training_texts
-from .guard import Calibration, make_monitor
+from .guard import Calibration, make_monitor, needs_calibration
 from .train import TrainResult, negative_finetune, stabilise_retain, stage_losses
 
 
@@ -41,7 +41,8 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
 
     Each request gets the full `config` budget and its own checkpoint in out_dir.
     eval_config: when given, each request stops on its own forget regurgitation;
-    held_out: documents for the calibrated stop (config.stop_rule "held_out").
+    held_out: documents for the calibrated stop (config.stop_rule "held_out") and
+    for a per-document ceiling (method per_document_ascent).
     """
     retain_texts, results = training_texts(retain), []
     for k, request in enumerate(requests, start=1):
@@ -53,7 +54,8 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
                    if eval_config else None)
         calibrated = (Calibration(list(documents(request)["document"]),
                                   held_out=held_out)
-                      if config.stop_rule == "held_out" else None)
+                      if needs_calibration(config) and config.stop_rule != "oracle"
+                      else None)  # no oracle per request: the Guard refuses that rule
         forget_texts = training_texts(request)
         result = negative_finetune(model, tokenizer, forget_texts, retain_texts, config,
                                    monitor=monitor, seed=seed + k, progress=progress,

@@ -31,6 +31,7 @@ import torch
 
 from .config import CourseError, EvalConfig, UnlearnConfig, with_overrides
 from .evaluate import forget_regurgitation
+from .methods import get_method
 from .textloss import document_losses, mean_loss
 
 CHECK_TEXTS = 64  # the guard measures forget/retain loss on at most this many texts
@@ -81,6 +82,16 @@ class Calibration:
         target = self.level if self.level is not None else document_losses(
             model, tokenizer, self.held_out, batch_size=batch_size).mean()
         return {"forget_doc_loss": float(forget), "target_loss": float(target)}
+
+
+def needs_calibration(config: UnlearnConfig) -> bool:
+    """Whether a run needs a Calibration: the calibrated stop, or a method's ceiling.
+
+    Per-document stopping (companion.methods.per_document_ascent) takes its ceiling
+    from the calibration's target at the start, whatever the stop rule.
+    """
+    params = get_method(config.method).params()
+    return config.stop_rule in ("held_out", "oracle") or hasattr(params, "ceiling")
 
 
 def reached(config: UnlearnConfig, step: int, row: dict) -> str | None:

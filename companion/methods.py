@@ -18,6 +18,7 @@ hyperparameters through UnlearnConfig.params, by method name:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable
 
@@ -71,6 +72,11 @@ class Method:
         except (TypeError, ValueError):
             raise CourseError(f"{self.name}'s hyperparameters {given} are not all "
                               "numbers") from None
+        cut = [k for k, v in given.items()  # int(2.7) would be 2, silently
+               if type(typed[k]) is int and typed[k] != v]
+        if cut:
+            raise CourseError(f"{self.name}'s {cut[0]} is a whole number, not "
+                              f"{given[cut[0]]}")
         return replace(default, **typed)
 
 
@@ -191,6 +197,12 @@ class PerDocumentParams:
     # calibration's target at the start (held-out documents' loss, or the oracle's)
     ceiling: float = 0.0
 
+    def __post_init__(self):
+        if not math.isfinite(self.ceiling) or self.ceiling < 0:
+            raise CourseError(f"per_document_ascent's ceiling is {self.ceiling}: give a "
+                              "loss in nats per token above 0, or 0 for the "
+                              "calibration's level")
+
 
 @register("per_document_ascent", PerDocumentParams)
 def per_document_ascent(model, forget_batch, retain_batch, reference, params):
@@ -217,6 +229,11 @@ def per_document_ascent(model, forget_batch, retain_batch, reference, params):
 class ChunkedParams:
     chunks: int = 4  # the forget set cut into this many parts, unlearnt in turn
     retain_weight: float = 1.0  # weight of the retain batch mixed into every step
+
+    def __post_init__(self):
+        if self.chunks < 1:
+            raise CourseError(f"chunked_difference's chunks is {self.chunks}: cut the "
+                              "forget set into 1 part or more")
 
 
 @register("chunked_difference", ChunkedParams)

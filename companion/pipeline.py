@@ -22,11 +22,12 @@ from .config import (CourseError, Profile, UnlearnConfig, load_profile, run_dir,
 from .data import documents, load_benchmark, load_general, training_texts
 from .erasure import sequential_requests, split_requests
 from .evaluate import evaluate_checkpoint
-from .guard import CHECK_TEXTS, Calibration, make_monitor
+from .guard import (CHECK_TEXTS, Calibration, make_monitor,
+                    needs_calibration)
 from .methods import get_method, with_params
 from .models import PRESETS, load_model
 from .runtime import set_seed
-from .stages import (N_REQUESTS, UNLEARN_STAGES, path_to, request_number,
+from .stages import (N_REQUESTS, UNLEARN_STAGES, loss_hint, path_to, request_number,
                      stage as stage_row)
 from .textloss import document_losses
 from .train import (TrainResult, finetune, frozen_copy, negative_finetune,
@@ -195,8 +196,7 @@ def calibration(run: Run, forget_items: Dataset, config: UnlearnConfig):
     the MIA's non-members (forget_validation), so the stop is not tuned on the
     test. oracle: the oracle's mean loss on the same forget documents.
     """
-    per_document = "ceiling" in config.params.get(config.method, {})
-    if config.stop_rule not in ("held_out", "oracle") and not per_document:
+    if not needs_calibration(config):
         return None
     forget = list(documents(forget_items)["document"])
     if config.stop_rule != "oracle":
@@ -250,7 +250,7 @@ def _stage_name(stage: str, method: str | None) -> str:
         stage = method or "sequential"
         if stage not in UNLEARN_STAGES:
             raise CourseError(f"unknown method {stage!r}: choose one of "
-                              f"{', '.join(UNLEARN_STAGES)}")
+                              f"{', '.join(UNLEARN_STAGES)}{loss_hint(stage)}")
     elif method not in (None, stage):
         raise CourseError(f"--method goes with the stage 'unlearn': use "
                           f"`train {method}` or `train unlearn --method {method}`")

@@ -87,7 +87,14 @@ def stage(name: str) -> Stage:
     if request_number(name) is not None:
         return Stage(name, "baseline", "requests", _NB["06"])
     raise CourseError(f"unknown stage {name!r}: choose one of {', '.join(STAGES)}, "
-                      f"or request-1..request-{N_REQUESTS}")
+                      f"or request-1..request-{N_REQUESTS}{loss_hint(name)}")
+
+
+def loss_hint(name: str) -> str:
+    """Where `name` is a loss, not a stage: a pointer to the stage that uses it."""
+    users = [row.name for row in _ROWS if row.method == name]
+    return (f"; {name} is a loss (companion.methods): its stage is {users[0]}"
+            if users else "")
 
 
 def path_to(name: str, intermediate: bool = True) -> list[str]:

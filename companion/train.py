@@ -51,20 +51,29 @@ def chunked_batches(tokenizer, texts: list[str], chunks: int, steps: int, *,
                     batch_size: int, max_length: int, seed: int = 0) -> Iterator[dict]:
     """Endless batches of `texts` cut into `chunks` seeded parts, taken in turn.
 
-    steps: the batches the run draws in all (optimiser steps x grad_accum). Part k
-    gives batches k*ceil(steps/chunks) + 1 onwards; the last part continues after
-    its share. Each part is `make_batches` of its own texts. Errors: CourseError
-    unless 1 <= chunks <= len(texts).
+    steps: the batches the run draws in all (optimiser steps x grad_accum), shared
+    out as evenly as possible: each part gets steps // chunks batches, the first
+    steps % chunks parts one more, and the last part goes on after its share. Each
+    part is `make_batches` of its own texts. Errors (at the call, before any
+    batch): CourseError unless 1 <= chunks <= len(texts) and chunks <= steps (a
+    part without a batch would never be unlearnt).
     """
     if not 1 <= chunks <= len(texts):
         raise CourseError(f"chunks={chunks} for {len(texts)} forget texts: use 1 to "
                           f"{len(texts)} (unlearn.params.chunked_difference.chunks)")
+    if chunks > steps:
+        raise CourseError(f"chunks={chunks} for a budget of {steps} batches: the last "
+                          "parts would never be unlearnt; use fewer chunks or more "
+                          "unlearn.steps")
     order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))
     parts = [[texts[i] for i in part.tolist()] for part in order.tensor_split(chunks)]
-    share = math.ceil(steps / chunks)
-    for k, part in enumerate(parts):
-        batches = make_batches(tokenizer, part, batch_size, max_length, seed + k)
-        yield from batches if k == chunks - 1 else itertools.islice(batches, share)
+    shares = [len(s) for s in torch.arange(steps).tensor_split(chunks)]
+
+    def in_turn():
+        for k, (part, share) in enumerate(zip(parts, shares)):
+            batches = make_batches(tokenizer, part, batch_size, max_length, seed + k)
+            yield from batches if k == chunks - 1 else itertools.islice(batches, share)
+    return in_turn()
 
 
 def _epoch(lengths: list[int], batch_size: int, generator,

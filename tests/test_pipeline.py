@@ -9,7 +9,7 @@ from toy import micro_profile, write_toy
 
 from companion import checkpoints
 from companion.config import CourseError, override
-from companion.data import document_id, load_general, training_texts
+from companion.data import document_id, documents, load_general, training_texts
 from companion.pipeline import (baseline_texts, ensure_stage, make_run,
                                 method_config, run_pipeline, run_stage,
                                 sequential_requests, split_requests)
@@ -67,6 +67,9 @@ def test_stages_run_in_order_and_save_their_settings(setup, tmp_path):
         run_stage("baseline", profile, model_dir, out=tmp_path, method="kl")
     with pytest.raises(CourseError, match="unknown stage"):
         run_stage("finetuned", profile, model_dir, out=tmp_path)
+    with pytest.raises(CourseError, match="its stage is sequential_chunked"):
+        run_stage("unlearn", profile, model_dir, out=tmp_path,
+                  method="chunked_difference")
 
 
 def test_ensure_stage_builds_what_is_missing_then_loads(setup, tmp_path):
@@ -92,6 +95,19 @@ def test_sequential_requests_save_one_checkpoint_per_request(setup, tmp_path):
     second = checkpoints.read_settings(tmp_path, "request-2")
     assert second["request"] == 2 and second["documents"] == 3
     assert second["stabilise"]["steps"] == profile.stabilise.steps
+
+
+def test_requests_by_per_document_ascent_take_their_ceiling_from_held_out(setup,
+                                                                            tmp_path):
+    root, profile, benchmark = setup
+    model, tokenizer = checkpoints.models.load_model(root / "model", device="cpu")
+    config = replace(profile.unlearn, method="per_document_ascent", steps=1)
+    held_out = list(documents(benchmark["retain_validation"])["document"])
+    sequential_requests(model, tokenizer, [benchmark["forget_train"]],
+                        benchmark["retain_train"], config, tmp_path, progress=False,
+                        held_out=held_out)  # the stop rule is steps: no calibrated stop
+    history = checkpoints.read_history(tmp_path, "request-1")["history"]
+    assert history[0]["ceiling"] > 0
 
 
 def test_run_requests_builds_each_request_and_ensure_loads_them(setup, tmp_path):

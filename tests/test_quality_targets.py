@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import quality  # noqa: E402
@@ -58,3 +60,13 @@ def test_the_best_variant_is_judged_beside_the_plain_form():
     found = verdicts(quality.targets(s, {"tiny-gpt2": FLOOR}))
     assert found["best variant (sequential_npo): forget regurgitation <= oracle's + 0.05"]
     assert not found["sequential: forget regurgitation <= oracle's + 0.05"]
+
+
+def test_only_baseline_is_refused_for_a_seed_that_shares_seed_0s(tmp_path, capsys):
+    # with a shared baseline, seed 1's is a copy of seed 0's: training its own would
+    # cost a baseline and silently make the seeds differ in more than the unlearning
+    with pytest.raises(SystemExit):
+        quality.main(["--data", "bundled", "--quick", "--only", "baseline", "--seeds",
+                      "1", "--runs", str(tmp_path)])
+    assert "shared baseline is seed 0's" in capsys.readouterr().err
+    assert not any(tmp_path.rglob("baseline"))

@@ -31,6 +31,9 @@ def test_request_stages_and_unknown_names():
     assert stages.request_number("request-x") is None
     with pytest.raises(CourseError, match="unknown stage 'finetuned'"):
         stages.stage("finetuned")
+    # a variant's loss is no stage: the message names the stage that uses it
+    with pytest.raises(CourseError, match="its stage is sequential_per_document"):
+        stages.stage("per_document_ascent")
 
 
 def test_the_controls_change_one_thing_each():

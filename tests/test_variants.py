@@ -104,3 +104,39 @@ def test_variants_start_from_the_stabilised_model_on_the_profiles_blocks():
     assert stages.METHOD_STAGES == ("sequential", *stages.BASELINE_METHODS)
     # losses registered for the variants are no stage of their own
     assert "per_document_ascent" not in stages.STAGES
+
+
+@pytest.mark.parametrize("ceiling", ["-1", "nan", "inf"])
+def test_a_ceiling_that_is_no_loss_level_is_refused_before_training(ceiling):
+    config = UnlearnConfig(method="per_document_ascent",
+                           params={"per_document_ascent": {"ceiling": float(ceiling)}})
+    with pytest.raises(CourseError, match=f"ceiling is {float(ceiling)}: give"):
+        get_method("per_document_ascent").params_of(config)
+
+
+@pytest.mark.parametrize("chunks, message", [(0, "chunks is 0"),
+                                             (2.7, "whole number, not 2.7")])
+def test_chunks_must_be_a_whole_number_of_at_least_one(chunks, message):
+    config = UnlearnConfig(method="chunked_difference",
+                           params={"chunked_difference": {"chunks": chunks}})
+    with pytest.raises(CourseError, match=message):
+        get_method("chunked_difference").params_of(config)
+
+
+def test_every_chunk_gets_a_share_of_the_budget(toy):
+    tokenizer, _, _ = toy
+    texts = TEXTS[:12]  # 6 parts of 2 texts, 10 batches of 2: shares 2,2,2,2,1,1
+    batches = chunked_batches(tokenizer, texts, chunks=6, steps=10, batch_size=2,
+                              max_length=32, seed=0)
+    seen = [frozenset(map(tuple, next(batches)["input_ids"].tolist()))
+            for _ in range(10)]
+    assert len(set(seen)) == 6  # each part of 2 texts is one batch, all 6 are reached
+    assert [len(set(seen[:k])) for k in (2, 4, 6, 8, 9, 10)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_more_chunks_than_batches_is_refused_before_any_batch(toy):
+    tokenizer, _, _ = toy
+    with pytest.raises(CourseError, match="chunks=8 for a budget of 6 batches"):
+        chunked_batches(tokenizer, TEXTS[:12], 8, 6, batch_size=2, max_length=32)
+    with pytest.raises(CourseError, match="chunks=13 for 12"):  # no next() needed
+        chunked_batches(tokenizer, TEXTS[:12], 13, 6, batch_size=2, max_length=32)
