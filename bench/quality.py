@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     rows = read_rows(out, args.data)
     summary = summarise(rows)
     units = sorted({(r["model"], r["seed"]) for r in rows})
-    floors = {m: noise_floor(out, m) for m in models}
+    floors = {m: noise_floor(out, m) for m in summary}
     found = targets(summary, floors)
     print_summary(summary, found)
     path = args.out or BENCH_DIR / f"quality-{args.data}.json"
