@@ -48,10 +48,6 @@ class ModelPreset:
 PRESETS = {
     "tiny-gpt2": ModelPreset(n_layer=4),
     "tiny-distilgpt2": ModelPreset(n_layer=2),  # half the blocks, same width
-    # twice the width, for data ~30 times the bundled benchmark's (the whole
-    # SemEval-2025 public data, bench/quality.py): about 3.5 times the compute
-    "small-gpt2": ModelPreset(n_layer=4, n_embd=256),
-    "small-distilgpt2": ModelPreset(n_layer=2, n_embd=256),
 }
 
 

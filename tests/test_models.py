@@ -27,12 +27,10 @@ def small_tokenizer():
     return train_tokenizer(TEXTS, vocab_size=300)
 
 
-@pytest.mark.parametrize("size", ["tiny", "small"])
-def test_distil_preset_has_half_the_layers_at_the_same_width(size):
-    big, small = PRESETS[f"{size}-gpt2"], PRESETS[f"{size}-distilgpt2"]
+def test_distil_preset_has_half_the_layers_at_the_same_width():
+    big, small = PRESETS["tiny-gpt2"], PRESETS["tiny-distilgpt2"]
     assert small.n_layer * 2 == big.n_layer
     assert small.n_embd == big.n_embd
-    assert PRESETS["small-gpt2"].n_embd > PRESETS["tiny-gpt2"].n_embd  # for SemEval
 
 
 def test_preset_models_have_the_preset_shape(small_tokenizer):
