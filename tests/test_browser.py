@@ -23,6 +23,7 @@ from nbclient import NotebookClient
 from companion.config import PROJECT_ROOT
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -106,6 +107,12 @@ def browser():
     driver.quit()
 
 
+KERNEL_IDLE = """const w = window.jupyterapp.shell.currentWidget;
+const k = w && w.sessionContext && w.sessionContext.session
+          && w.sessionContext.session.kernel;
+return !!k && k.status === 'idle';"""
+
+
 def outputs(driver) -> str:
     return driver.execute_script(
         "return [...document.querySelectorAll('.jp-OutputArea-output')]"
@@ -122,10 +129,21 @@ def test_executed_copy_shows_static_views_and_the_live_widgets_respond(lab, brow
     browser.save_screenshot(str(SHOTS / "executed_copy.png"))
     static = outputs(browser)
     assert "VBox(children" not in static and "ViewBox(" not in static, static[:300]
-    # a live kernel: run every cell, then the widgets themselves appear
-    browser.execute_script(
-        "window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    slider = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".noUi-handle"))
+    # a live kernel: once it is idle, run every cell; then the widgets themselves
+    # appear (Run All again once if a first request found no kernel: a fresh clone's
+    # first kernel can take long to start on a busy machine)
+    wait.until(lambda d: d.execute_script(KERNEL_IDLE))
+    slider = None
+    for attempt in range(2):
+        browser.execute_script(
+            "window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        try:
+            slider = WebDriverWait(browser, 150).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, ".noUi-handle"))
+            break
+        except TimeoutException:
+            browser.save_screenshot(str(SHOTS / f"no_slider_{attempt}.png"))
+    assert slider is not None, "no live slider after Run All twice (see the screenshots)"
     wait.until(lambda d: "step 10: forget regurgitation" in outputs(d))
     assert "step 10: forget regurgitation" in outputs(browser)  # opens at the stop
     slider.click()
