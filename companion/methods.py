@@ -42,12 +42,20 @@ class NoParams:
 
 @dataclass(frozen=True)
 class Method:
-    """One registry entry: the loss, its Params dataclass, the reference it needs."""
+    """One registry entry: the loss, its Params dataclass, what the run must give it.
+
+    ceiling: its Params have a `ceiling` (nats per token) that negative_finetune
+    fills from the calibration when left 0 (per-document stopping). chunked: its
+    Params have `chunks`, and the forget batches come part by part
+    (companion.train.chunked_batches) instead of shuffled.
+    """
 
     name: str
     loss: Callable  # (model, forget_batch, retain_batch, reference, params)
     params: type = NoParams  # a frozen dataclass; its defaults are the method's
     reference: str = "none"  # "none" | "start" | "oracle" (REFERENCES)
+    ceiling: bool = False
+    chunked: bool = False
 
     def __call__(self, model, forget_batch, retain_batch=None, reference=None,
                  params=None):
@@ -83,14 +91,18 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, params: type = NoParams, reference: str = "none"):
-    """Decorator: make a loss available under `name` (for notebooks and the CLI)."""
+def register(name: str, params: type = NoParams, reference: str = "none", *,
+             ceiling: bool = False, chunked: bool = False):
+    """Decorator: make a loss available under `name` (for notebooks and the CLI).
+
+    ceiling, chunked: what the run gives the loss beyond a batch (see `Method`).
+    """
     if reference not in REFERENCES:
         raise CourseError(f"reference {reference!r} of method {name!r}: use one of "
                           f"{', '.join(REFERENCES)}")
 
     def add(loss: Callable) -> Callable:
-        METHODS[name] = Method(name, loss, params, reference)
+        METHODS[name] = Method(name, loss, params, reference, ceiling, chunked)
         return loss
     return add
 
@@ -204,7 +216,7 @@ class PerDocumentParams:
                               "calibration's level")
 
 
-@register("per_document_ascent", PerDocumentParams)
+@register("per_document_ascent", PerDocumentParams, ceiling=True)
 def per_document_ascent(model, forget_batch, retain_batch, reference, params):
     """Gradient ascent on the forget texts still below `params.ceiling` only.
 
@@ -236,7 +248,7 @@ class ChunkedParams:
                               "forget set into 1 part or more")
 
 
-@register("chunked_difference", ChunkedParams)
+@register("chunked_difference", ChunkedParams, chunked=True)
 def chunked_difference(model, forget_batch, retain_batch, reference, params):
     """Ascent on one chunk of the forget set at a time, mixed with retain descent.
 

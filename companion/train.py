@@ -353,13 +353,13 @@ def negative_finetune(model, tokenizer, forget_texts: list[str],
                           "reference (the pipeline does)")
     set_seed(seed)
     size, length = config.batch_size, config.max_length
-    if getattr(params, "ceiling", None) == 0.0:  # per-document stopping: its level
+    if method.ceiling and params.ceiling == 0:  # per-document stopping: its level
         params = replace(params, ceiling=start_target(calibration, model, tokenizer,
                                                       config, method.name))
     forget = (chunked_batches(tokenizer, forget_texts, params.chunks,
                               config.steps * config.grad_accum, batch_size=size,
                               max_length=length, seed=seed)
-              if hasattr(params, "chunks") else
+              if method.chunked else
               make_batches(tokenizer, forget_texts, size, length, seed))
     retain = make_batches(tokenizer, retain_texts, size, length, seed + 1)
 

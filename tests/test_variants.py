@@ -140,3 +140,28 @@ def test_more_chunks_than_batches_is_refused_before_any_batch(toy):
         chunked_batches(tokenizer, TEXTS[:12], 8, 6, batch_size=2, max_length=32)
     with pytest.raises(CourseError, match="chunks=13 for 12"):  # no next() needed
         chunked_batches(tokenizer, TEXTS[:12], 13, 6, batch_size=2, max_length=32)
+
+
+def test_the_registry_entry_not_a_field_name_asks_for_a_ceiling_or_chunks():
+    from dataclasses import dataclass
+
+    from companion.guard import needs_calibration
+    from companion.methods import METHODS, register
+
+    @dataclass(frozen=True)
+    class Mine:  # a learner's own method whose settings happen to share the names
+        ceiling: float = 1.0
+        chunks: int = 3
+
+    @register("test_own_names", Mine)
+    def own(model, forget_batch, retain_batch, reference, params):
+        return get_method("gradient_ascent")(model, forget_batch)
+    try:
+        mine = get_method("test_own_names")
+        assert not mine.ceiling and not mine.chunked
+        assert not needs_calibration(UnlearnConfig(method="test_own_names"))
+    finally:
+        del METHODS["test_own_names"]
+    assert get_method("per_document_ascent").ceiling
+    assert get_method("chunked_difference").chunked
+    assert needs_calibration(UnlearnConfig(method="per_document_ascent"))
