@@ -230,6 +230,9 @@ def targets(summary: dict, floors: dict) -> list[dict]:
         variants = {v: f for v in VARIANTS
                     if (f := _mean(summary, model, v, "final_score")) is not None}
         best_variant = max(variants, key=variants.get) if variants else None
+        finals = {s: v for s in BASELINES
+                  if (v := _mean(summary, model, s, "final_score")) is not None}
+        best = max(finals, key=finals.get) if finals else None
         for stage in filter(None, ("sequential", best_variant)):
             name = "sequential" if stage == "sequential" else f"best variant ({stage})"
             seq = lambda t: _mean(summary, model, stage, t)  # noqa: E731
@@ -253,9 +256,6 @@ def targets(summary: dict, floors: dict) -> list[dict]:
                    and seq("utility") is not None else None)
             add(f"{name}: utility >= 95 % of baseline", model, use, 0.95,
                 lambda: use >= 0.95)
-            finals = {s: v for s in BASELINES
-                      if (v := _mean(summary, model, s, "final_score")) is not None}
-            best = max(finals, key=finals.get) if finals else None
             add(f"{name}: final > every baseline method (best: {best})", model,
                 seq("final_score"), finals.get(best),
                 lambda: seq("final_score") > finals[best])
@@ -318,9 +318,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--methods", nargs="+", default=None, choices=METHODS,
                         help=f"default all: {', '.join(METHODS)}")
     parser.add_argument("--only", choices=("oracle", "baseline"), default=None,
-                        help="train and score only this stage of each model x seed "
-                             "(a second process: the oracle beside the baseline, or "
-                             "--only oracle --seeds 1 for the noise floor)")
+                        help="only train this stage of each model x seed, an oracle "
+                             "also scored (a second process: the oracle beside the "
+                             "baseline, or --only oracle --seeds 1 for the noise floor)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the rows already in --runs, train nothing")

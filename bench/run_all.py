@@ -182,15 +182,13 @@ def quality_header(r: dict) -> str:
     f, st, u = (r["profile"][k] for k in ("finetune", "stabilise", "unlearn"))
     how = ("summarised from saved rows" if r.get("report_only")
            else f"wall {r['wall_seconds'] / 60:.0f} min")
-    base = ("trained once per model (seed 0) and shared by the seeds, which vary "
-            "the unlearning runs" if r.get("shared_baseline") else "trained per seed")
     units = r.get("units_done") or [
         f"{m} x {max(t['final_score']['n'] for t in st.values())} seeds"
         for m, st in r["summary"].items()]
     return (f"Data: `{r['data']}` ({r['source']}); max_docs_per_task = "
             f"{r['max_docs_per_task']} (None = all documents). Units (model x seed) "
             f"done: {', '.join(units)}; {how}; {r['threads']} "
-            f"thread. Baseline {base}. Budgets: baseline {f['steps']} steps x "
+            f"thread. Baseline trained per seed. Budgets: baseline {f['steps']} steps x "
             f"{f['batch_size']} (lr {f['lr']}); stabilise {st['steps']} x "
             f"{st['batch_size']}; unlearning at most {u['steps']} x {u['batch_size']} "
             f"(lr {u['lr']}), stopped by the rule `{u.get('stop_rule', 'regurgitation')}`"
