@@ -178,7 +178,7 @@ def cell(stats: dict | None, digits: int = 3) -> str:
 
 
 def quality_header(r: dict) -> str:
-    """One paragraph: data, slice, units done, baseline sharing and every budget."""
+    """One paragraph: data, slice, units done and every budget."""
     f, st, u = (r["profile"][k] for k in ("finetune", "stabilise", "unlearn"))
     how = ("summarised from saved rows" if r.get("report_only")
            else f"wall {r['wall_seconds'] / 60:.0f} min")
