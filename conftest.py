@@ -11,6 +11,8 @@ os.environ.setdefault("COURSE_RUNS_DIR", tempfile.mkdtemp(prefix="course-test-ru
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Tiny models run as fast on one thread, and a busy machine does not thrash
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# toy stages train in less time than a worker process takes to start (companion.parallel)
+os.environ.setdefault("COURSE_WORKERS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would only clutter the logs
 
 

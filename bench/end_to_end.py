@@ -145,12 +145,17 @@ def with_ratios(result: dict, before: dict | None) -> dict:
 
 
 def earlier_profiles(path: Path) -> list[dict]:
-    """The profiles of an earlier result file, each with its own command and date."""
+    """The profiles of an earlier result file, each with its own command and date.
+
+    The ratios compare with a course that ran to its end: a profile whose earlier
+    run had a failing notebook is measured afresh (the failure is not a baseline).
+    """
     if not path.exists():
         return []
     record = json.loads(path.read_text(encoding="utf-8"))
     stamp = {key: record.get(key) for key in ("command", "date", "machine")}
-    return [{**stamp, **p} for p in record.get("profiles", [])]
+    return [{**stamp, **p} for p in record.get("profiles", [])
+            if all(row.get("status") == "ok" for row in p.get("notebooks", []))]
 
 
 def main(argv: list[str] | None = None) -> dict | None:

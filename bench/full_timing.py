@@ -100,9 +100,9 @@ def stage_work(profile, benchmark, model: str = "gpt2") -> dict:
 def notebook_parts(profile) -> tuple[dict, dict]:
     """({notebook: [(stage, count, model)]}, {notebook: what a fresh runtime rebuilds}).
 
-    What each notebook builds, read from the notebooks: 03 ascends five times (the
-    stage and four trainable choices); 04 scores every method, the oracle, two stop
-    rules and two controls; 05 every seed of both sizes with their oracles (seed 0
+    What each notebook builds, read from the notebooks: 02 stabilises and trains the
+    oracle; 03 ascends five times (the stage and four trainable choices); 04 scores
+    every method, the oracle, two stop rules and two controls; 05 every seed of both sizes with their oracles (seed 0
     of the main model is 01-04's); 07 attacks (quantisation of 3 models at 3
     widths, relearning curves, an overshoot model; the reference attack loads the
     small model's oracle, built by 05 or, in a fresh runtime, by 07).
@@ -115,9 +115,9 @@ def notebook_parts(profile) -> tuple[dict, dict]:
     parts = {
         "00": [],
         "01": [("baseline", 1), ("probe", 4)],
-        "02": [("stabilise", 1), ("probe", 4)],
+        "02": [("stabilise", 1), ("oracle", 1), ("probe", 6)],
         "03": [("trajectory", 1), ("unlearn", 5), ("probe", 6)],
-        "04": [("eval", 2), ("oracle", 1), ("eval", 2), *methods,
+        "04": [("eval", 2), ("eval", 2), *methods,
                ("unlearn", 4), ("eval", 4)],  # + stop rules and controls
         "05": [(s, k * (seeds - 1)) for s, k in one_seed]
         + [(s, k * seeds, small) for s, k in one_seed],
@@ -125,7 +125,7 @@ def notebook_parts(profile) -> tuple[dict, dict]:
         "07": [("probe", 18), ("relearn", RELEARN_CURVES), ("overshoot", 1)],
     }
     needs = {"02": [("baseline", 1)], "03": [("baseline", 1), ("stabilise", 1)],
-             "04": [("baseline", 1), ("stabilise", 1), ("unlearn", 1)],
+             "04": [("baseline", 1), ("stabilise", 1), ("oracle", 1), ("unlearn", 1)],
              "05": one_seed, "06": [("baseline", 1), ("eval", 1)],
              # the reference attack's reference: the small model's oracle (05's)
              "07": [*one_seed, *methods, ("oracle", 1, small)]}

@@ -47,8 +47,8 @@ BASELINES = tuple(s for s in METHOD_STAGES if s != "sequential")
 # ---------------------------------------------------------------- sizes
 
 
-# Budgets per data set: smaller than the offline profile's (1500 fine-tuning steps of
-# 32), and every unlearning method gets the same budget. Each seed trains its own
+# Budgets per data set: smaller than the offline profile's (1000 fine-tuning steps of
+# 32, cosine), and every unlearning method gets the same budget. Each seed trains its own
 # baseline and oracle with that seed (a copy of seed 0's baseline would be seed 0's
 # model, judged against seed k's oracle; the stage checks refuse it).
 SIZES = {
@@ -77,7 +77,8 @@ def study_profile(data: str, quick: bool, args) -> object:
         p, max_docs_per_task=max_docs,
         finetune=replace(p.finetune, max_length=length,
                          steps=args.finetune_steps or size["steps"],
-                         batch_size=16, lr=args.finetune_lr, warmup_steps=20),
+                         batch_size=16, lr=args.finetune_lr, warmup_steps=20,
+                         schedule=args.finetune_schedule),
         stabilise=replace(p.stabilise, max_length=length, steps=args.stabilise_steps,
                           batch_size=8),
         unlearn=replace(p.unlearn, max_length=length, steps=args.unlearn_steps,
@@ -302,6 +303,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--finetune-steps", type=int, default=None,
                         help="baseline steps at batch 16 (see SIZES)")
     parser.add_argument("--finetune-lr", type=float, default=2e-3)
+    parser.add_argument("--finetune-schedule", default="constant",
+                        choices=("constant", "cosine"),
+                        help="after 20 warm-up steps (the recorded rows: constant)")
     parser.add_argument("--stabilise-steps", type=int, default=10, help="batch 8")
     parser.add_argument("--unlearn-steps", type=int, default=60,
                         help="at most, batch 8, stop check every 5")

@@ -3,7 +3,8 @@
     .venv/bin/python bench/run_all.py [--quick] [--skip quality end_to_end]
     .venv/bin/python bench/run_all.py --render-only   # RESULTS.md from the JSONs
 
-Benchmarks: train_speed (companion loop vs Trainer), eval_speed (owned by the
+Benchmarks: train_speed (companion loop vs Trainer), parallel_speed (two runs side
+by side vs one on every core), eval_speed (owned by the
 evaluation author; batched vs one-at-a-time generation), end_to_end (the course
 per notebook and profile), quality (SemEval-2025 public data and bundled data),
 tradeoff (every method over a grid of budgets, at matched forgetting).
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from common import BENCH_DIR, machine_line
 
-BENCHMARKS = ("train_speed", "eval_speed", "end_to_end", "quality", "tradeoff")
+BENCHMARKS = ("train_speed", "parallel_speed", "eval_speed", "end_to_end", "quality", "tradeoff")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NOTES = "<!-- Hand-written notes below this line are kept by run_all.py. -->"
 QUALITY_DATA = ("semeval", "bundled")
@@ -38,6 +39,9 @@ def run_benchmark(name: str, out_dir: Path, quick: bool) -> None:
     if name == "train_speed":
         import train_speed
         train_speed.main(flag + ["--out", str(out_dir / "train_speed.json")])
+    elif name == "parallel_speed":
+        import parallel_speed
+        parallel_speed.main(flag + ["--out", str(out_dir / "parallel_speed.json")])
     elif name == "eval_speed":
         run_eval_speed(out_dir, quick)
     elif name == "end_to_end":
@@ -113,6 +117,20 @@ def render_train_speed(r: dict) -> str:
               f"{r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s ({r['matmul_size']}^2, best "
               f"of several). Tokens/s are medians over the repeats; the ratio is "
               f"companion/Trainer, median of the per-repeat ratios.")
+
+
+def render_parallel_speed(r: dict) -> str:
+    """Seconds per step and throughput of each setup, as bench/parallel_speed.py ran it."""
+    rows = [[x["setup"], ", ".join(map(str, x["threads"])),
+             ", ".join(f"{s:.3f}" for s in x["seconds_per_step"]),
+             f"**{x['throughput_vs_one_run_every_core']}x**", *stamp(r)]
+            for x in r["runs"]]
+    return (table(["setup", "torch threads per run", "seconds per step (each run)",
+                   "steps/s vs one run on every core", "command", "machine", "date"],
+                  rows)
+            + f"\n\ntiny-gpt2, batch {r['batch'][0]} x {r['batch'][1]} random tokens, "
+              f"{r['steps']} steps per run, median of {r['repeats']} alternating "
+              f"repeats, {r['cores']} cores; each run its own process.")
 
 
 def render_eval_speed(r: dict) -> str:
@@ -283,6 +301,8 @@ def render(out_dir: Path) -> str:
                 "Every row names its command, machine and date."]
     found = [("Training throughput (bench/train_speed.py)", "train_speed",
               render_train_speed),
+             ("Two runs side by side (bench/parallel_speed.py)", "parallel_speed",
+              render_parallel_speed),
              ("Evaluation throughput (bench/eval_speed.py)", "eval_speed",
               render_eval_speed),
              ("End to end: the course per notebook (bench/end_to_end.py)", "end_to_end",

@@ -26,6 +26,7 @@ from .guard import (CHECK_TEXTS, Calibration, make_monitor,
                     needs_calibration)
 from .methods import get_method, with_params
 from .models import PRESETS, load_model
+from .parallel import build_roots
 from .runtime import set_seed
 from .stages import (N_REQUESTS, UNLEARN_STAGES, loss_hint, path_to, request_number,
                      stage as stage_row)
@@ -306,6 +307,7 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
     stages = path_to(_stage_name("unlearn", method))
     if oracle:
         stages.insert(1, "oracle")
+    build_roots([(run, stage) for stage in stages])  # baseline beside oracle on a CPU
     for stage in stages:
         if run.has(stage):
             checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))

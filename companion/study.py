@@ -35,6 +35,7 @@ from .config import CourseError, Profile, load_profile, model_label, run_dir
 from .data import document_id, load_general
 from .evaluate import evaluate_model, load_general_knowledge
 from .models import PRESETS
+from .parallel import build_roots
 from .pipeline import Run, make_run, split_requests, stage_settings
 from .plots import request_plot, seed_plot  # noqa: F401  (the studies' figures)
 from .results import Evaluation
@@ -194,17 +195,19 @@ def run_study(profile, models: list[str], methods: list[str], seeds: list[int], 
     stages = list(dict.fromkeys((["oracle"] if oracle else []) + ["baseline"]
                                 + [s for p in paths.values() for s in p]))
     general, rows = load_general(), []
-    for model in models:
-        for seed in seeds:
-            run = study_run(profile, model, seed, data, out, progress=progress)
-            scores = {s: stage_scores(run, s, general) for s in stages}
-            for stage, result in scores.items():
-                scores[stage] = _with_relative(result, scores["baseline"].utility)
-                if announce:  # one line per stage; False when a table follows
-                    _announce(model, seed, stage, scores[stage])
-            rows += [(model_label(model), seed, method, stage, term, value)
-                     for method, path in paths.items() for stage in path
-                     for term, value in _values(scores[stage]).items()]
+    runs = {(model, seed): study_run(profile, model, seed, data, out, progress=progress)
+            for model in models for seed in seeds}
+    # the baselines and oracles that are missing, side by side on a CPU's cores
+    build_roots([(run, stage) for run in runs.values() for stage in stages])
+    for (model, seed), run in runs.items():
+        scores = {s: stage_scores(run, s, general) for s in stages}
+        for stage, result in scores.items():
+            scores[stage] = _with_relative(result, scores["baseline"].utility)
+            if announce:  # one line per stage; False when a table follows
+                _announce(model, seed, stage, scores[stage])
+        rows += [(model_label(model), seed, method, stage, term, value)
+                 for method, path in paths.items() for stage in path
+                 for term, value in _values(scores[stage]).items()]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

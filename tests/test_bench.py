@@ -17,12 +17,15 @@ def test_every_benchmark_runs_quick(tmp_path):
     import run_all
 
     results = run_all.main(["--quick", "--out-dir", str(tmp_path)])
-    for name in ("train_speed", "eval_speed", "end_to_end", "quality-bundled",
-                 "tradeoff-quick"):
+    for name in ("train_speed", "parallel_speed", "eval_speed", "end_to_end",
+                 "quality-bundled", "tradeoff-quick"):
         record = json.loads((tmp_path / f"{name}.json").read_text())
         assert record.get("date") and (record.get("machine") or record.get("cores"))
     speed = json.loads((tmp_path / "train_speed.json").read_text())["results"][0]
     assert speed["companion_tokens_per_s"] > 0 and speed["trainer_tokens_per_s"] > 0
+    pair = json.loads((tmp_path / "parallel_speed.json").read_text())["runs"]
+    assert [len(x["seconds_per_step"]) for x in pair] == [1, 1, 2, 2]
+    assert all(s > 0 for x in pair for s in x["seconds_per_step"])
     e2e = json.loads((tmp_path / "end_to_end.json").read_text())["profiles"][0]
     assert e2e["all_ok"] and e2e["peak_rss_mib"] > 0
     # the tree (runner + kernel) holds about as much as its largest process or more
@@ -38,7 +41,7 @@ def test_recorded_results_have_rows():
     text = (BENCH / "RESULTS.md").read_text()
     sections = re.split(r"^## ", text, flags=re.M)[1:]
     titles = [s.splitlines()[0] for s in sections]
-    for wanted in ("train_speed", "eval_speed", "end_to_end",
+    for wanted in ("train_speed", "parallel_speed", "eval_speed", "end_to_end",
                    "quality.py --data semeval", "quality.py --data bundled"):
         body = next((s for t, s in zip(titles, sections) if wanted in t), None)
         assert body is not None, f"no section for {wanted} in RESULTS.md"
