@@ -13,6 +13,14 @@ rest; everything after them stays in the calling process. Nothing else changes: 
 notebooks never build the same stage twice) and its checks are the same as when it
 is built in the notebook.
 
+A worker is a fresh `python -m companion.parallel` that reads its jobs (pickled Runs
+and stage names) from stdin: no multiprocessing bootstrapping, so a user's script
+calling `run_study` needs no `if __name__ == "__main__"` guard. When the calling
+process is interrupted (a notebook's stop button reaches only the kernel) or fails,
+its workers are ended at once; the lock of a stage they were training names a process
+that is gone and is taken over by the next build, and a stage folder is only ever
+renamed into place complete (companion.checkpoints).
+
 Only on a CPU with two cores or more, and only when two or more such stages are
 missing: a GPU is one device to share, and a single stage is fastest on all cores.
 `COURSE_WORKERS=1` turns it off (a machine already busy with other work; the tests,
@@ -21,12 +29,13 @@ whose toy stages train in less time than a worker takes to start).
 
 from __future__ import annotations
 
-import io
 import os
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import redirect_stdout
+import pickle
+import subprocess
+import sys
+import tempfile
 from dataclasses import replace
-from multiprocessing import get_context
+from pathlib import Path
 
 import torch
 
@@ -34,17 +43,7 @@ from .config import CourseError
 from .runtime import resolve_device
 from .stages import stage as stage_row
 
-
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
-def _build(run, stage: str) -> str:
-    """In a worker: build `stage` of `run` (Run.ensure); what it printed, as text."""
-    printed = io.StringIO()
-    with redirect_stdout(printed):
-        run.ensure(stage)
-    return printed.getvalue()
+PACKAGE_PARENT = Path(__file__).resolve().parents[1]  # workers import this companion
 
 
 def parallel_workers(device="auto") -> int:
@@ -52,14 +51,50 @@ def parallel_workers(device="auto") -> int:
     cores; 1 on a GPU or in a process of `accelerate launch` (it has the cores)."""
     if resolve_device(device).type != "cpu" or "LOCAL_RANK" in os.environ:
         return 1
-    if (chosen := os.environ.get("COURSE_WORKERS")) is not None:
-        if not chosen.isdigit() or int(chosen) < 1:
+    chosen = os.environ.get("COURSE_WORKERS", "").strip()
+    if chosen:  # unset or empty: the cores
+        try:
+            workers = int(chosen)
+        except ValueError:
+            workers = 0
+        if workers < 1:
             raise CourseError(f"COURSE_WORKERS={chosen!r}: set it to a whole number "
                               "of processes, 1 or more (1: no parallel builds)")
-        return int(chosen)
+        return workers
     if hasattr(os, "sched_getaffinity"):  # the cores this process may use
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def _start(jobs: list[tuple]) -> tuple[subprocess.Popen, object]:
+    """A worker process building `jobs` one after another; (process, its log file)."""
+    log = tempfile.TemporaryFile("w+", encoding="utf-8")  # a pipe could fill and block
+    paths = [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    process = subprocess.Popen([sys.executable, "-m", "companion.parallel"],
+                               stdin=subprocess.PIPE, stdout=log,
+                               stderr=subprocess.STDOUT, env=env)
+    # a fresh Run each (no loaded benchmark to pickle), quiet progress bars
+    process.stdin.write(pickle.dumps([(replace(run, progress=False), stage)
+                                      for run, stage in jobs]))
+    process.stdin.close()
+    return process, log
+
+
+def _finish(process: subprocess.Popen, log, jobs: list[tuple]) -> None:
+    """Wait for a worker, print what it printed; its failure as one CourseError line."""
+    process.wait()
+    log.seek(0)
+    printed = log.read()
+    log.close()
+    print(printed, end="")
+    if process.returncode != 0:
+        lines = [line for line in printed.splitlines() if line.strip()]
+        what = ", ".join(f"{run.model_name} seed {run.seed} {s}" for run, s in jobs)
+        raise CourseError(f"building {what} in a worker process failed: "
+                          f"{lines[-1] if lines else 'no output'} (COURSE_WORKERS=1 "
+                          "builds it here instead)")
 
 
 def build_roots(jobs: list[tuple], workers: int | None = None) -> list[str]:
@@ -69,7 +104,7 @@ def build_roots(jobs: list[tuple], workers: int | None = None) -> list[str]:
     ignored here (the caller ensures them in order). Returns the stages built, as
     "model seed stage" strings, after printing what each worker printed. Fewer than
     two missing, or one worker (a GPU, one core): builds nothing, returns [] (the
-    caller's ensure builds them as usual). Errors of a worker are raised here.
+    caller's ensure builds them as usual). Raises CourseError when a worker fails.
     """
     unique = {(str(run.root), s): (run, s) for run, s in jobs}  # a Run is unhashable
     missing = [(run, s) for run, s in unique.values()
@@ -81,22 +116,38 @@ def build_roots(jobs: list[tuple], workers: int | None = None) -> list[str]:
     print(f"building {len(missing)} independent stages in {workers} processes "
           "(one core each): " + ", ".join(f"{r.model_name} seed {r.seed} {s}"
                                          for r, s in missing))
-    # round robin: this process takes every `workers`-th stage, the pool the others
-    here = missing[::workers]
-    there = [job for i, job in enumerate(missing) if i % workers]
-    spawn = get_context("spawn")  # a fresh interpreter: safe from a notebook kernel
-    with ProcessPoolExecutor(workers - 1, mp_context=spawn,
-                             initializer=_one_thread) as pool:
-        # a fresh Run each (no loaded benchmark to pickle), quiet progress bars
-        futures = [pool.submit(_build, replace(run, progress=False), s)
-                   for run, s in there]
+    # round robin: this process takes every `workers`-th stage, each worker the rest
+    shares = [missing[k::workers] for k in range(workers)]
+    started = []
+    try:
+        started = [(*_start(share), share) for share in shares[1:]]
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # this process is one of the workers meanwhile
         try:
-            for run, stage in here:
+            for run, stage in shares[0]:
                 run.ensure(stage)
         finally:
             torch.set_num_threads(threads)
-        for future in futures:
-            print(future.result(), end="")
+        for process, log, share in started:
+            _finish(process, log, share)
+    except BaseException:  # an interrupt or an error here: the workers stop now
+        for process, _, _ in started:
+            process.kill()
+            process.wait()
+        raise
     return [f"{r.model_name} seed {r.seed} {s}" for r, s in missing]
+
+
+def _work() -> None:
+    """A worker's life: read its jobs from stdin, build each (Run.ensure)."""
+    torch.set_num_threads(1)
+    for run, stage in pickle.load(sys.stdin.buffer):
+        run.ensure(stage)
+
+
+if __name__ == "__main__":
+    try:
+        _work()
+    except CourseError as error:  # one line, as the CLI prints it
+        print(f"error: {error}")
+        sys.exit(1)

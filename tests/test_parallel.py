@@ -1,10 +1,17 @@
 """Independent root stages (baseline, oracle) built side by side in worker processes."""
 
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
 import pytest
 import torch
 from toy import micro_profile, write_toy
 
-from companion import checkpoints, parallel
+from companion import checkpoints, locks, parallel
 from companion.config import CourseError
 from companion.pipeline import make_run
 
@@ -54,7 +61,69 @@ def test_workers_are_the_cores_or_what_the_user_chose(monkeypatch):
     assert parallel.parallel_workers("cpu") == 1
     monkeypatch.setenv("COURSE_WORKERS", "3")
     assert parallel.parallel_workers("cpu") == 3
-    for bad in ("0", "two", "-1"):
+    monkeypatch.setenv("COURSE_WORKERS", " 2 ")  # as the other COURSE_* variables
+    assert parallel.parallel_workers("cpu") == 2
+    monkeypatch.setenv("COURSE_WORKERS", "")  # empty: unset, the cores
+    assert parallel.parallel_workers("cpu") == 1
+    for bad in ("0", "two", "-1", "\u00b2"):
         monkeypatch.setenv("COURSE_WORKERS", bad)
         with pytest.raises(CourseError, match="COURSE_WORKERS"):
             parallel.parallel_workers("cpu")
+
+
+class _Failing:
+    """A Run whose own build fails at once (an interrupt, a bad setting, ...)."""
+
+    def __init__(self, run):
+        self.run = run
+
+    def __getattr__(self, name):
+        return getattr(self.run, name)
+
+    def ensure(self, stage):
+        raise KeyboardInterrupt  # the stop button of a notebook
+
+
+def test_an_interrupt_here_stops_the_workers_at_once(toy):
+    root, profile = toy
+    long = replace(profile, finetune=replace(profile.finetune, steps=100_000))
+    slow = make_run(long, str(root / "toy-model"), out=root / "stopped", progress=False)
+    here = _Failing(_run(toy, "fails-here"))
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        parallel.build_roots([(here, "oracle"), (slow, "baseline")], workers=2)
+    assert time.monotonic() - started < 60  # not after the worker's 100,000 steps
+    assert not psutil.Process().children()  # no worker left training
+    assert not slow.has("baseline")
+    lock = locks.holder(locks.lock_path(checkpoints.stage_dir(slow.root, "baseline")))
+    assert lock is None or locks.is_stale(lock)  # a later build takes it over
+
+
+def test_a_worker_failure_is_one_clear_line(toy):
+    root, profile = toy
+    broken = make_run(replace(profile, data=str(root / "no-such-data")),
+                      str(root / "toy-model"), out=root / "broken", progress=False)
+    with pytest.raises(CourseError, match="in a worker process failed: error: .*"
+                                          "COURSE_WORKERS=1"):
+        parallel.build_roots([(_run(toy, "fine"), "oracle"), (broken, "oracle")],
+                             workers=2)
+
+
+def test_a_script_without_a_main_guard_runs_once(toy, tmp_path):
+    root, _ = toy
+    script = tmp_path / "study.py"  # what a user might write: no __main__ guard
+    script.write_text(f"""import sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from toy import micro_profile
+from companion import parallel
+from companion.pipeline import make_run
+print("top level ran", flush=True)
+run = make_run(micro_profile(Path({str(root)!r}), 12, 2, steps=2), {str(root / "toy-model")!r},
+               out={str(tmp_path / "runs")!r}, progress=False)
+parallel.build_roots([(run, "oracle"), (run, "baseline")], workers=2)
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("top level ran") == 1
