@@ -9,9 +9,9 @@ nothing else -- the baseline and the oracle (stages table, `after` is None) of e
 model and seed -- are built side by side, one torch thread each, as many at once as
 there are cores: the calling process builds its share, and worker processes (one
 fewer than the cores: each loads torch and the data again, about 0.7 GB) build the
-rest; everything after them stays in the calling process. Nothing else changes: a worker calls `Run.ensure`, so the stage folder, its lock (two
-notebooks never build the same stage twice) and its checks are the same as when it
-is built in the notebook.
+rest; everything after them stays in the calling process. Nothing else changes: a
+worker calls `Run.ensure`, so the stage folder, its lock (two notebooks never build
+the same stage twice) and its checks are the same as when it is built in the notebook.
 
 A worker is a fresh `python -m companion.parallel` that reads its jobs (pickled Runs
 and stage names) from stdin: no multiprocessing bootstrapping, so a user's script
@@ -66,6 +66,11 @@ def parallel_workers(device="auto") -> int:
     return os.cpu_count() or 1
 
 
+def _named(jobs: list[tuple]) -> list[str]:
+    """"model seed stage" of each (run, stage) job, as printed and returned."""
+    return [f"{run.model_name} seed {run.seed} {stage}" for run, stage in jobs]
+
+
 def _start(jobs: list[tuple]) -> tuple[subprocess.Popen, object]:
     """A worker process building `jobs` one after another; (process, its log file)."""
     log = tempfile.TemporaryFile("w+", encoding="utf-8")  # a pipe could fill and block
@@ -91,8 +96,8 @@ def _finish(process: subprocess.Popen, log, jobs: list[tuple]) -> None:
     print(printed, end="")
     if process.returncode != 0:
         lines = [line for line in printed.splitlines() if line.strip()]
-        what = ", ".join(f"{run.model_name} seed {run.seed} {s}" for run, s in jobs)
-        raise CourseError(f"building {what} in a worker process failed: "
+        raise CourseError(f"building {', '.join(_named(jobs))} in a worker process "
+                          "failed: "
                           f"{lines[-1] if lines else 'no output'} (COURSE_WORKERS=1 "
                           "builds it here instead)")
 
@@ -114,8 +119,7 @@ def build_roots(jobs: list[tuple], workers: int | None = None) -> list[str]:
     if workers < 2:
         return []
     print(f"building {len(missing)} independent stages in {workers} processes "
-          "(one core each): " + ", ".join(f"{r.model_name} seed {r.seed} {s}"
-                                         for r, s in missing))
+          "(one core each): " + ", ".join(_named(missing)))
     # round robin: this process takes every `workers`-th stage, each worker the rest
     shares = [missing[k::workers] for k in range(workers)]
     started = []
@@ -135,7 +139,7 @@ def build_roots(jobs: list[tuple], workers: int | None = None) -> list[str]:
             process.kill()
             process.wait()
         raise
-    return [f"{r.model_name} seed {r.seed} {s}" for r, s in missing]
+    return _named(missing)
 
 
 def _work() -> None:
