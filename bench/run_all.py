@@ -3,8 +3,9 @@
     .venv/bin/python bench/run_all.py [--quick] [--skip quality end_to_end]
     .venv/bin/python bench/run_all.py --render-only   # RESULTS.md from the JSONs
 
-Benchmarks: train_speed (companion loop vs Trainer), parallel_speed (two runs side
-by side vs one on every core), eval_speed (owned by the
+Benchmarks: train_speed (companion loop vs Trainer), step_speed (the offline
+baseline's step with transformers' gelu_new vs torch's fused tanh GELU),
+parallel_speed (two runs side by side vs one on every core), eval_speed (owned by the
 evaluation author; batched vs one-at-a-time generation), end_to_end (the course
 per notebook and profile), quality (SemEval-2025 public data and bundled data),
 tradeoff (every method over a grid of budgets, at matched forgetting).
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from common import BENCH_DIR, machine_line
 
-BENCHMARKS = ("train_speed", "parallel_speed", "eval_speed", "end_to_end", "quality", "tradeoff")
+BENCHMARKS = ("train_speed", "step_speed", "parallel_speed", "eval_speed", "end_to_end", "quality", "tradeoff")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NOTES = "<!-- Hand-written notes below this line are kept by run_all.py. -->"
 QUALITY_DATA = ("semeval", "bundled")
@@ -39,6 +40,9 @@ def run_benchmark(name: str, out_dir: Path, quick: bool) -> None:
     if name == "train_speed":
         import train_speed
         train_speed.main(flag + ["--out", str(out_dir / "train_speed.json")])
+    elif name == "step_speed":
+        import step_speed
+        step_speed.main(flag + ["--out", str(out_dir / "step_speed.json")])
     elif name == "parallel_speed":
         import parallel_speed
         parallel_speed.main(flag + ["--out", str(out_dir / "parallel_speed.json")])
@@ -117,6 +121,15 @@ def render_train_speed(r: dict) -> str:
               f"{r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s ({r['matmul_size']}^2, best "
               f"of several). Tokens/s are medians over the repeats; the ratio is "
               f"companion/Trainer, median of the per-repeat ratios.")
+
+
+def render_step_speed(r: dict) -> str:
+    """Seconds per step with each GELU kernel, as bench/step_speed.py ran it."""
+    rows = [[x["setup"], f"{x['seconds_per_step']:.4f}", *stamp(r)] for x in r["setups"]]
+    return (table(["GELU kernel", "seconds per step", "command", "machine", "date"], rows)
+            + f"\n\nSpeed-up: **{r['speedup']}x** ({r['model']}, the offline baseline's "
+              f"texts, batch {r['batch_size']}, {r['steps']} steps per run, "
+              f"{r['threads']} threads, median of {r['repeats']} alternating repeats).")
 
 
 def render_parallel_speed(r: dict) -> str:
@@ -301,6 +314,8 @@ def render(out_dir: Path) -> str:
                 "Every row names its command, machine and date."]
     found = [("Training throughput (bench/train_speed.py)", "train_speed",
               render_train_speed),
+             ("A training step with two GELU kernels (bench/step_speed.py)", "step_speed",
+              render_step_speed),
              ("Two runs side by side (bench/parallel_speed.py)", "parallel_speed",
               render_parallel_speed),
              ("Evaluation throughput (bench/eval_speed.py)", "eval_speed",

@@ -104,6 +104,9 @@ def build_preset(name: str, tokenizer) -> GPT2LMHeadModel:
         n_embd=preset.n_embd, n_layer=preset.n_layer, n_head=preset.n_head,
         bos_token_id=eos, eos_token_id=eos, pad_token_id=eos,
         tie_word_embeddings=True,
+        # GPT-2's tanh-approximated GELU as one torch kernel ("gelu_new" is the same
+        # formula in five elementwise ops): a training step ~20 % faster on a CPU
+        activation_function="gelu_pytorch_tanh",
         # no dropout: the baseline's job is to memorise, and it makes runs repeat exactly
         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
     )

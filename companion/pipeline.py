@@ -307,12 +307,13 @@ def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
     stages = path_to(_stage_name("unlearn", method))
     if oracle:
         stages.insert(1, "oracle")
+    saved = {stage for stage in stages if run.has(stage)}
     build_roots([(run, stage) for stage in stages])  # baseline beside oracle on a CPU
     for stage in stages:
-        if run.has(stage):
+        if stage in saved:
             checkpoints.check_reusable(run.root, stage, stage_settings(run, stage))
             print(f"{stage}: reusing {checkpoints.stage_dir(run.root, stage)}")
-        else:
+        elif not run.has(stage):  # (build_roots has just built the roots it could)
             run.build(stage)
     if not is_main_process():
         return {}  # under accelerate launch, process 0 evaluates and writes the report

@@ -17,12 +17,14 @@ def test_every_benchmark_runs_quick(tmp_path):
     import run_all
 
     results = run_all.main(["--quick", "--out-dir", str(tmp_path)])
-    for name in ("train_speed", "parallel_speed", "eval_speed", "end_to_end",
-                 "quality-bundled", "tradeoff-quick"):
+    for name in ("train_speed", "step_speed", "parallel_speed", "eval_speed",
+                 "end_to_end", "quality-bundled", "tradeoff-quick"):
         record = json.loads((tmp_path / f"{name}.json").read_text())
         assert record.get("date") and (record.get("machine") or record.get("cores"))
     speed = json.loads((tmp_path / "train_speed.json").read_text())["results"][0]
     assert speed["companion_tokens_per_s"] > 0 and speed["trainer_tokens_per_s"] > 0
+    step = json.loads((tmp_path / "step_speed.json").read_text())
+    assert [x["seconds_per_step"] > 0 for x in step["setups"]] == [True, True]
     pair = json.loads((tmp_path / "parallel_speed.json").read_text())["runs"]
     assert [len(x["seconds_per_step"]) for x in pair] == [1, 1, 2, 2]
     assert all(s > 0 for x in pair for s in x["seconds_per_step"])
@@ -41,8 +43,8 @@ def test_recorded_results_have_rows():
     text = (BENCH / "RESULTS.md").read_text()
     sections = re.split(r"^## ", text, flags=re.M)[1:]
     titles = [s.splitlines()[0] for s in sections]
-    for wanted in ("train_speed", "parallel_speed", "eval_speed", "end_to_end",
-                   "quality.py --data semeval", "quality.py --data bundled"):
+    for wanted in ("train_speed", "step_speed", "parallel_speed", "eval_speed",
+                   "end_to_end", "quality.py --data semeval", "quality.py --data bundled"):
         body = next((s for t, s in zip(titles, sections) if wanted in t), None)
         assert body is not None, f"no section for {wanted} in RESULTS.md"
         if "--data semeval" in wanted and "Not run yet" in body:

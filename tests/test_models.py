@@ -33,6 +33,24 @@ def test_distil_preset_has_half_the_layers_at_the_same_width():
     assert small.n_embd == big.n_embd
 
 
+def test_preset_computes_gpt2s_gelu_in_one_kernel(small_tokenizer):
+    # the presets' fused GELU is GPT-2's function ("gelu_new"), only faster: a model
+    # switched to gelu_new gives the same logits (the exact erf GELU would not)
+    from transformers.activations import ACT2FN
+    set_seed(0)
+    model = build_preset("tiny-gpt2", small_tokenizer).eval()
+    assert model.config.activation_function == "gelu_pytorch_tanh"  # bench/step_speed.py
+    ids = torch.randint(0, len(small_tokenizer), (2, 12))
+    with torch.no_grad():
+        fused = model(input_ids=ids).logits
+        for block in model.transformer.h:
+            block.mlp.act = ACT2FN["gelu_new"]
+        assert torch.allclose(model(input_ids=ids).logits, fused, atol=1e-5)
+        for block in model.transformer.h:
+            block.mlp.act = ACT2FN["gelu"]
+        assert not torch.allclose(model(input_ids=ids).logits, fused, atol=1e-5)
+
+
 def test_preset_models_have_the_preset_shape(small_tokenizer):
     for name, preset in PRESETS.items():
         model = build_preset(name, small_tokenizer)

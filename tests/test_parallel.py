@@ -44,6 +44,20 @@ def test_roots_are_built_by_workers_as_in_process(toy):
     run.ensure("stabilised")  # the worker's baseline is reused: its settings match
 
 
+def test_the_pipeline_says_reusing_only_of_stages_it_found_saved(toy, monkeypatch, capsys):
+    from companion.pipeline import run_pipeline
+    root, profile = toy
+    monkeypatch.setenv("COURSE_WORKERS", "2")
+    args = dict(profile=profile, model_name=str(root / "toy-model"),
+                method="gradient_ascent", out=root / "pipeline")
+    run_pipeline(**args)  # baseline beside oracle in two processes, then the method
+    assert "reusing" not in capsys.readouterr().out
+    run_pipeline(**args)
+    said = capsys.readouterr().out
+    assert [s for s in ("baseline", "oracle", "gradient_ascent")
+            if f"{s}: reusing" in said] == ["baseline", "oracle", "gradient_ascent"]
+
+
 def test_one_worker_or_one_stage_builds_nothing_here(toy):
     run = _run(toy, "one-worker")
     assert parallel.build_roots([(run, "oracle"), (run, "baseline")], workers=1) == []
