@@ -210,9 +210,12 @@ def noise_floor(out: Path, model: str) -> float | None:
 def targets(summary: dict, floors: dict) -> list[dict]:
     """Each target of the brief, measured on the means: value, threshold, met.
 
-    The first row per model says whether the study counts at all: a baseline that
+    The first rows per model say whether the study counts at all: a baseline that
     never memorised (MIA AUC < 0.9, or forget quality against the oracle >= 1e-3)
-    would make every method look as good as exact unlearning.
+    would make every method look as good as exact unlearning. The brief's row is
+    the official, pooled AUC; beside it the lowest AUC within one task
+    (membership.auc_by_task): on SemEval the pooled AUC mixes easy and hard tasks,
+    so a baseline that memorised every task can still miss 0.9 there.
     """
     out = []
 
@@ -226,6 +229,8 @@ def targets(summary: dict, floors: dict) -> list[dict]:
         oracle = lambda t: _mean(summary, model, "oracle", t)  # noqa: E731
         add("valid: baseline MIA AUC >= 0.9", model, base("mia_auc"), 0.9,
             lambda: base("mia_auc") >= 0.9)
+        add("valid: baseline MIA AUC >= 0.9 within every task", model,
+            base("mia/auc_lowest_task"), 0.9, lambda: base("mia/auc_lowest_task") >= 0.9)
         add("valid: baseline forget quality < 1e-3", model, base("forget_quality"),
             1e-3, lambda: base("forget_quality") < 1e-3)
         variants = {v: f for v in VARIANTS

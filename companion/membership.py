@@ -40,6 +40,28 @@ def mia_score(member_losses, nonmember_losses) -> dict:
             "n_member": len(member), "n_nonmember": len(nonmember)}
 
 
+def auc_by_task(member_losses, nonmember_losses, member_tasks,
+                nonmember_tasks) -> dict[str, float]:
+    """The MIA AUC within each task: {task: AUC}, for tasks with both kinds of document.
+
+    The official AUC pools every document, so a task whose documents are easy to
+    predict (SemEval's short synthetic biographies) can have never-seen documents
+    with a lower loss than the memorised documents of a harder task (creative
+    writing, Wikipedia): a model that memorised every task then scores a pooled
+    AUC well below 1, because the attack's threshold is one for all. Within one
+    task the documents are alike, so each task's AUC says how far that task was
+    memorised (a stratified form of difficulty calibration: Watson et al. 2022,
+    arXiv 2111.08440). Tasks: one label per loss; raises CourseError otherwise.
+    """
+    member, nonmember = np.asarray(member_losses), np.asarray(nonmember_losses)
+    member_tasks, nonmember_tasks = np.asarray(member_tasks), np.asarray(nonmember_tasks)
+    if len(member_tasks) != len(member) or len(nonmember_tasks) != len(nonmember):
+        raise CourseError("auc_by_task needs one task label per document loss")
+    shared = sorted(set(member_tasks) & set(nonmember_tasks))
+    return {str(t): mia_score(member[member_tasks == t],
+                              nonmember[nonmember_tasks == t])["auc"] for t in shared}
+
+
 def perplexity(model, tokenizer, texts: list[str], batch_size: int = 8) -> float:
     """Token-weighted perplexity: exp(total NLL / total tokens) over all texts."""
     return float(np.exp(textloss.mean_loss(model, tokenizer, texts,
@@ -58,4 +80,9 @@ def membership(model, tokenizer, benchmark, batch_size: int) -> tuple[dict, dict
     losses = {name: textloss.document_losses(model, tokenizer, docs["document"],
                                              batch_size=batch_size).tolist()
               for name, docs in (("member", members), ("nonmember", nonmembers))}
-    return mia_score(losses["member"], losses["nonmember"]), losses
+    mia = mia_score(losses["member"], losses["nonmember"])
+    by_task = auc_by_task(losses["member"], losses["nonmember"], members["task"],
+                          nonmembers["task"])
+    mia["auc_by_task"] = by_task  # beside the official pooled AUC, not instead
+    mia["auc_lowest_task"] = min(by_task.values()) if by_task else None
+    return mia, losses

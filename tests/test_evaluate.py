@@ -146,6 +146,23 @@ def test_mia_of_separated_and_identical_losses():
         membership.mia_score([], [1.0])
 
 
+def test_within_task_auc_sees_memorisation_that_pooling_hides():
+    # task B is easy (low loss for all), task A hard; each task's members sit below
+    # its own non-members, but B's non-members sit below A's members
+    member = [3.0, 3.1, 3.2, 0.5, 0.6, 0.7]
+    nonmember = [4.0, 4.1, 1.0, 1.1]
+    tasks_m, tasks_n = ["A"] * 3 + ["B"] * 3, ["A", "A", "B", "B"]
+    assert membership.mia_score(member, nonmember)["auc"] < 0.8  # pooled
+    by_task = membership.auc_by_task(member, nonmember, tasks_m, tasks_n)
+    assert by_task == {"A": 1.0, "B": 1.0}
+    same = membership.auc_by_task(nonmember, nonmember, tasks_n, tasks_n)  # nothing learnt
+    assert same == {"A": pytest.approx(0.5), "B": pytest.approx(0.5)}
+    # a task without non-members has no AUC of its own
+    assert membership.auc_by_task(member, nonmember[:2], tasks_m, ["A"] * 2) == {"A": 1.0}
+    with pytest.raises(CourseError, match="one task label"):
+        membership.auc_by_task(member, nonmember, tasks_m[:2], tasks_n)
+
+
 def test_final_score_is_the_mean_of_three():
     assert ev.final_score(0.9, 0.6, 0.3) == pytest.approx(0.6)
     assert ev.final_score(0.0, 1.0, 0.5) == pytest.approx(0.5)

@@ -12,8 +12,9 @@ import quality  # noqa: E402
 # nothing has task aggregate ~0 and MIA score 0 (AUC 1), so about utility / 3
 BASELINE = dict(mia_auc=1.0, forget_quality=1e-6, forget_regurgitation=0.95,
                 retain_regurgitation=0.95, utility=0.70, final_score=0.23,
-                mia_auc_gap=0.45, ks_statistic=1.0)
+                mia_auc_gap=0.45, ks_statistic=1.0, **{"mia/auc_lowest_task": 0.98})
 ORACLE = dict(mia_auc=0.55, forget_quality=1.0, forget_regurgitation=0.35,
+              **{"mia/auc_lowest_task": 0.52},
               retain_regurgitation=1.0, utility=0.72, final_score=0.60,
               mia_auc_gap=0.0, ks_statistic=0.0)
 FLOOR = 0.2  # KS statistic between two oracles
@@ -49,7 +50,18 @@ def test_a_baseline_that_never_memorised_fails_the_validity_rows():
     found = verdicts(quality.targets(summary(dict(ORACLE), baseline=never),
                                      {"tiny-gpt2": FLOOR}))
     assert found["valid: baseline MIA AUC >= 0.9"] is False
+    assert found["valid: baseline MIA AUC >= 0.9 within every task"] is False
     assert found["valid: baseline forget quality < 1e-3"] is False
+
+
+def test_a_baseline_that_memorised_every_task_is_valid_within_tasks():
+    # SemEval's case: the pooled AUC misses 0.9 (easy and hard tasks mixed), every
+    # task's own AUC does not
+    mixed = dict(BASELINE, mia_auc=0.79)
+    found = verdicts(quality.targets(summary(dict(ORACLE), baseline=mixed),
+                                     {"tiny-gpt2": FLOOR}))
+    assert found["valid: baseline MIA AUC >= 0.9"] is False
+    assert found["valid: baseline MIA AUC >= 0.9 within every task"] is True
 
 
 def test_the_best_variant_is_judged_beside_the_plain_form():
