@@ -91,11 +91,11 @@ def training_texts(dataset: Dataset) -> list[str]:
 
 
 def mia_sets(benchmark: DatasetDict) -> tuple[Dataset, Dataset]:
-    """(members, nonmembers), each (id, task, document): forget train vs validation."""
+    """(members, nonmembers), each (id, document): forget train vs forget validation."""
     members = documents(benchmark["forget_train"])
     nonmembers = documents(benchmark["forget_validation"])
-    return (members.select_columns(["id", "task", "document"]),
-            nonmembers.select_columns(["id", "task", "document"]))
+    return (members.select_columns(["id", "document"]),
+            nonmembers.select_columns(["id", "document"]))
 
 
 # ---------------------------------------------------------------- checking

@@ -81,8 +81,9 @@ def membership(model, tokenizer, benchmark, batch_size: int) -> tuple[dict, dict
                                              batch_size=batch_size).tolist()
               for name, docs in (("member", members), ("nonmember", nonmembers))}
     mia = mia_score(losses["member"], losses["nonmember"])
-    by_task = auc_by_task(losses["member"], losses["nonmember"], members["task"],
-                          nonmembers["task"])
+    tasks = [course_data.documents(benchmark[split])["task"]  # mia_sets' order
+             for split in ("forget_train", "forget_validation")]
+    by_task = auc_by_task(losses["member"], losses["nonmember"], *tasks)
     mia["auc_by_task"] = by_task  # beside the official pooled AUC, not instead
     mia["auc_lowest_task"] = min(by_task.values()) if by_task else None
     return mia, losses

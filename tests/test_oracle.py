@@ -86,10 +86,15 @@ def test_privleak_follows_muse_signs():
 def test_the_oracle_against_itself_has_no_gap_and_a_baseline_a_large_one(setup):
     root, profile, benchmark, runs = setup
     from companion.membership import membership
-    losses = {}
+    losses, mia = {}, {}
     for stage in ("baseline", "oracle"):
         model, tokenizer = runs[0].ensure(stage)
-        losses[stage] = membership(model, tokenizer, benchmark, 8)[1]
+        mia[stage], losses[stage] = membership(model, tokenizer, benchmark, 8)
+    # beside the pooled AUC, one per task that has members and non-members
+    tasks = set(benchmark["forget_train"]["task"]) & set(benchmark["forget_validation"]["task"])
+    assert set(mia["baseline"]["auc_by_task"]) == tasks
+    assert mia["baseline"]["auc_lowest_task"] == min(mia["baseline"]["auc_by_task"].values())
+    assert mia["baseline"]["auc_lowest_task"] > mia["oracle"]["auc_lowest_task"]
     model, tokenizer = runs[1].ensure("oracle")
     second = membership(model, tokenizer, benchmark, 8)[1]
     itself = relative_terms("oracle", losses["oracle"], None)
