@@ -220,7 +220,7 @@ def quality_header(r: dict) -> str:
             f"{r['max_docs_per_task']} (None = all documents). Units (model x seed) "
             f"done: {', '.join(units)}; {how}; {r['threads']} "
             f"thread. Baseline trained per seed. Budgets: baseline {f['steps']} steps x "
-            f"{f['batch_size']} (lr {f['lr']}); stabilise {st['steps']} x "
+            f"{f['batch_size']} (lr {f['lr']}, {f.get('schedule', 'constant')}); stabilise {st['steps']} x "
             f"{st['batch_size']}; unlearning at most {u['steps']} x {u['batch_size']} "
             f"(lr {u['lr']}), stopped by the rule `{u.get('stop_rule', 'regurgitation')}`"
             f" (regurgitation target {u['stop_regurgitation']}; checked every "
