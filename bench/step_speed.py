@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="3 steps, 1 repeat")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    if args.steps < 1 or args.repeats < 1:
+        parser.error("--steps and --repeats must be at least 1")
     steps, repeats = (3, 1) if args.quick else (args.steps, args.repeats)
     profile = load_profile("offline", verbose=False)
     config = profile.finetune

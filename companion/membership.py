@@ -55,7 +55,8 @@ def auc_by_task(member_losses, nonmember_losses, member_tasks,
     """
     member, nonmember = np.asarray(member_losses), np.asarray(nonmember_losses)
     member_tasks, nonmember_tasks = np.asarray(member_tasks), np.asarray(nonmember_tasks)
-    if len(member_tasks) != len(member) or len(nonmember_tasks) != len(nonmember):
+    if member_tasks.ndim != 1 or nonmember_tasks.ndim != 1 or \
+            len(member_tasks) != len(member) or len(nonmember_tasks) != len(nonmember):
         raise CourseError("auc_by_task needs one task label per document loss")
     shared = sorted(set(member_tasks) & set(nonmember_tasks))
     return {str(t): mia_score(member[member_tasks == t],

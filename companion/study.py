@@ -72,14 +72,18 @@ def method_stages(method: str, intermediate: bool = True) -> list[str]:
 
 
 # ---------------------------------------------------------------- one stage's scores
+EVALUATION_FORMAT = 2  # raised when an evaluation gains terms (2: MIA AUC per task)
+
+
 def _fingerprint(run: Run, stage: str) -> dict:
-    """What an evaluation depends on: checkpoint id, data, eval config, the oracle's."""
+    """What an evaluation depends on: checkpoint id, data, eval config, the oracle's,
+    and the evaluation's format (a cache older than EVALUATION_FORMAT is redone)."""
     settings = checkpoints.read_settings(run.root, stage)
     oracle = run.root / "mia-oracle.json"
     compared = oracle.stat().st_mtime_ns if oracle.exists() and stage != "oracle" else None
     return {"checkpoint": settings.get("id") or settings.get("saved"), "data": run.data,
             "docs": run.profile.max_docs_per_task, "eval": asdict(run.profile.eval),
-            "oracle": compared}
+            "oracle": compared, "format": EVALUATION_FORMAT}
 
 
 def _read_cache(root: Path) -> dict:

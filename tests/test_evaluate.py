@@ -161,6 +161,8 @@ def test_within_task_auc_sees_memorisation_that_pooling_hides():
     assert membership.auc_by_task(member, nonmember[:2], tasks_m, ["A"] * 2) == {"A": 1.0}
     with pytest.raises(CourseError, match="one task label"):
         membership.auc_by_task(member, nonmember, tasks_m[:2], tasks_n)
+    with pytest.raises(CourseError, match="one task label"):
+        membership.auc_by_task(member, nonmember, "AAABBB", tasks_n)
 
 
 def test_final_score_is_the_mean_of_three():

@@ -91,7 +91,8 @@ def test_the_oracle_against_itself_has_no_gap_and_a_baseline_a_large_one(setup):
         model, tokenizer = runs[0].ensure(stage)
         mia[stage], losses[stage] = membership(model, tokenizer, benchmark, 8)
     # beside the pooled AUC, one per task that has members and non-members
-    tasks = set(benchmark["forget_train"]["task"]) & set(benchmark["forget_validation"]["task"])
+    tasks = set(documents(benchmark["forget_train"])["task"]) & set(
+        documents(benchmark["forget_validation"])["task"])
     assert set(mia["baseline"]["auc_by_task"]) == tasks
     assert mia["baseline"]["auc_lowest_task"] == min(mia["baseline"]["auc_by_task"].values())
     assert mia["baseline"]["auc_lowest_task"] > mia["oracle"]["auc_lowest_task"]

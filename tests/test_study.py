@@ -91,6 +91,16 @@ def test_second_run_reads_the_cache(toy, table, monkeypatch):
     assert again.equals(table)
 
 
+def test_a_cache_older_than_the_evaluation_format_is_redone(toy, table, monkeypatch):
+    # an evaluation cached before it gained terms (e.g. the MIA AUC per task) would
+    # silently lack them: its key names an older format, so it is not reused
+    root, model, profile, small = toy
+    run = study.study_run(profile, model, 0, out=root / "runs", progress=False)
+    assert study._cached(run, "baseline") is not None
+    monkeypatch.setattr(study, "EVALUATION_FORMAT", study.EVALUATION_FORMAT + 1)
+    assert study._cached(run, "baseline") is None
+
+
 def test_summarise_gives_mean_and_std_over_seeds(table):
     summary = study.summarise(table)
     row = summary[(summary["method"] == "sequential")
