@@ -90,12 +90,16 @@ def training_texts(dataset: Dataset) -> list[str]:
     return [item_text(a, b) for a, b in zip(dataset["input"], dataset["output"])]
 
 
-def mia_sets(benchmark: DatasetDict) -> tuple[Dataset, Dataset]:
-    """(members, nonmembers), each (id, document): forget train vs forget validation."""
+def mia_sets(benchmark: DatasetDict,
+             columns=("id", "document")) -> tuple[Dataset, Dataset]:
+    """(members, nonmembers): forget train vs forget validation documents.
+
+    columns: those of documents() to keep; the default is the official MIA files'.
+    """
     members = documents(benchmark["forget_train"])
     nonmembers = documents(benchmark["forget_validation"])
-    return (members.select_columns(["id", "document"]),
-            nonmembers.select_columns(["id", "document"]))
+    return (members.select_columns(list(columns)),
+            nonmembers.select_columns(list(columns)))
 
 
 # ---------------------------------------------------------------- checking

@@ -75,16 +75,15 @@ def membership(model, tokenizer, benchmark, batch_size: int) -> tuple[dict, dict
     Document losses come from the one text-loss path (companion.textloss: EOS
     appended, cut to the model's context), the quantity training reports too.
     """
-    members, nonmembers = course_data.mia_sets(benchmark)
+    members, nonmembers = course_data.mia_sets(benchmark, ("id", "task", "document"))
     if len(members) == 0 or len(nonmembers) == 0:
         mia_score([], [])  # raises the one-line explanation
     losses = {name: textloss.document_losses(model, tokenizer, docs["document"],
                                              batch_size=batch_size).tolist()
               for name, docs in (("member", members), ("nonmember", nonmembers))}
     mia = mia_score(losses["member"], losses["nonmember"])
-    tasks = [course_data.documents(benchmark[split])["task"]  # mia_sets' order
-             for split in ("forget_train", "forget_validation")]
-    by_task = auc_by_task(losses["member"], losses["nonmember"], *tasks)
+    by_task = auc_by_task(losses["member"], losses["nonmember"], members["task"],
+                          nonmembers["task"])
     mia["auc_by_task"] = by_task  # beside the official pooled AUC, not instead
     mia["auc_lowest_task"] = min(by_task.values()) if by_task else None
     return mia, losses
