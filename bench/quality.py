@@ -303,8 +303,8 @@ def print_summary(summary: dict, found: list[dict]) -> None:
 # ---------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> dict | None:
-    """Run (or resume) the study of one data set; print and write its summary."""
+def make_parser() -> argparse.ArgumentParser:
+    """The study's options (bench/tradeoff.py --data semeval reads the same defaults)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=("semeval", "bundled"), default="semeval")
     parser.add_argument("--quick", action="store_true", help="a tiny slice, seconds")
@@ -347,7 +347,12 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="checkpoints and rows.jsonl (runs/ is git-ignored)")
     parser.add_argument("--out", type=Path, default=None,
                         help="result JSON (default bench/quality-<data>.json)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    """Run (or resume) the study of one data set; print and write its summary."""
+    args = make_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
 
     source = data_source(args.data)

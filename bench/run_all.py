@@ -59,8 +59,9 @@ def run_benchmark(name: str, out_dir: Path, quick: bool) -> None:
             quality.main(flag + extra + ["--data", data, "--out", str(out)])
     elif name == "tradeoff":
         import tradeoff
-        extra = ["--runs", str(out_dir / "tradeoff-runs")] if quick else []
-        tradeoff.main(flag + extra + ["--out-dir", str(out_dir)])
+        for data in QUALITY_DATA[1:] if quick else QUALITY_DATA:  # quick: bundled
+            extra = ["--runs", str(out_dir / "tradeoff-runs")] if quick else []
+            tradeoff.main(flag + extra + ["--data", data, "--out-dir", str(out_dir)])
 
 
 def run_eval_speed(out_dir: Path, quick: bool) -> None:
@@ -331,9 +332,9 @@ def render(out_dir: Path) -> str:
               if p.name not in main]
     found += [(f"Quality follow-up: {p.stem} (bench/quality.py, sequential only)",
                p.stem, render_sweep) for p in sorted(out_dir.glob("sweep-*.json"))]
-    found += [("Trade-off at matched forgetting (bench/tradeoff.py)", "tradeoff-bundled",
-               render_tradeoff),
-              ("Stop rules against the oracle (bench/stop_rules.py)",
+    found += [(f"Trade-off at matched forgetting on {names[d]} (bench/tradeoff.py "
+               f"--data {d})", f"tradeoff-{d}", render_tradeoff) for d in QUALITY_DATA]
+    found += [("Stop rules against the oracle (bench/stop_rules.py)",
                "stop-rules-bundled", render_stop_rules)]
     for title, name, fn in found:
         record = load(out_dir, name)

@@ -44,7 +44,8 @@ def test_recorded_results_have_rows():
     sections = re.split(r"^## ", text, flags=re.M)[1:]
     titles = [s.splitlines()[0] for s in sections]
     for wanted in ("train_speed", "step_speed", "parallel_speed", "eval_speed",
-                   "end_to_end", "quality.py --data semeval", "quality.py --data bundled"):
+                   "end_to_end", "quality.py --data semeval", "quality.py --data bundled",
+                   "tradeoff.py --data semeval", "tradeoff.py --data bundled"):
         body = next((s for t, s in zip(titles, sections) if wanted in t), None)
         assert body is not None, f"no section for {wanted} in RESULTS.md"
         if "--data semeval" in wanted and "Not run yet" in body:

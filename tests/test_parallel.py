@@ -28,6 +28,7 @@ def _run(toy, folder: str):
     return make_run(profile, str(root / "toy-model"), out=root / folder, progress=False)
 
 
+@pytest.mark.slow  # worker processes, each importing torch: the slow tier
 def test_roots_are_built_by_workers_as_in_process(toy):
     run = _run(toy, "two-workers")
     jobs = [(run, "oracle"), (run, "baseline"), (run, "stabilised")]
@@ -44,6 +45,7 @@ def test_roots_are_built_by_workers_as_in_process(toy):
     run.ensure("stabilised")  # the worker's baseline is reused: its settings match
 
 
+@pytest.mark.slow  # worker processes, each importing torch: the slow tier
 def test_the_pipeline_says_reusing_only_of_stages_it_found_saved(toy, monkeypatch, capsys):
     from companion.pipeline import run_pipeline
     root, profile = toy
@@ -114,6 +116,7 @@ def test_an_interrupt_here_stops_the_workers_at_once(toy):
     assert lock is None or locks.is_stale(lock)  # a later build takes it over
 
 
+@pytest.mark.slow  # worker processes, each importing torch: the slow tier
 def test_a_worker_failure_is_one_clear_line(toy):
     root, profile = toy
     broken = make_run(replace(profile, data=str(root / "no-such-data")),
@@ -124,6 +127,7 @@ def test_a_worker_failure_is_one_clear_line(toy):
                              workers=2)
 
 
+@pytest.mark.slow  # worker processes, each importing torch: the slow tier
 def test_a_script_without_a_main_guard_runs_once(toy, tmp_path):
     root, _ = toy
     script = tmp_path / "study.py"  # what a user might write: no __main__ guard

@@ -18,3 +18,12 @@ def test_a_spec_that_moves_nothing_fails_before_the_curves(tmp_path):
         tradeoff.main(["--quick", "--trainable", r"h\.9", "--runs", str(tmp_path),
                        "--out-dir", str(tmp_path)])
     assert not any(tmp_path.rglob("stabilised"))  # no curve was started
+
+
+def test_semeval_without_its_files_is_skipped_cleanly(tmp_path, monkeypatch, capsys):
+    import quality
+    monkeypatch.setattr(quality, "SEMEVAL_DIR", tmp_path / "no-semeval")
+    assert tradeoff.main(["--data", "semeval", "--runs", str(tmp_path),
+                          "--out-dir", str(tmp_path)]) is None
+    assert "skipped: no SemEval-2025 parquet files" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())  # nothing trained, nothing written
