@@ -273,14 +273,17 @@ def render_sweep(r: dict) -> str:
 def render_tradeoff(r: dict) -> str:
     """Retain regurgitation at matched forgetting, per method and learning rate."""
     level = r["oracle"]["forget_regurgitation"]
-    rows = [[f"`{m['method']}`", m["lr"], number(m["retain_regurgitation"]),
-             "-" if m["step"] is None else int(m["step"]), *stamp(r)]
-            for m in r["matched"]]
+    def kept(value) -> str:  # NaN (null in newer JSON): never forgot that much
+        return "not reached" if value is None or value != value else number(value)
+
+    rows = [[f"`{m['method']}`", m["lr"], kept(m["retain_regurgitation"]),
+             "-" if m["step"] is None or m["step"] != m["step"] else int(m["step"]),
+             *stamp(r)] for m in r["matched"]]
     return (f"Model {r['model']}, seed {r['seed']}; budget {r['steps']} steps, checked "
             f"every {r['every']}; no stop rule. Matched forgetting: the oracle's own "
             f"forget regurgitation, {level:.3f} (its retain regurgitation "
             f"{r['oracle']['retain_regurgitation']:.3f}). A method that never forgot "
-            f"that much within the budget shows nan. Figures: "
+            f"that much within the budget shows \"not reached\". Figures: "
             + ", ".join(f"`{f}`" for f in r.get("figures", [r.get("figure")])) + "."
             "\n\n" + table(["method", "lr", "retain reg. at matched forgetting",
                              "step", "command", "machine", "date"], rows))

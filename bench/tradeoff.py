@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         curves = pd.concat([curves, extra.assign(method=f"sequential [{spec}]")],
                            ignore_index=True)
     matched = at_matched_forgetting(curves, level)
-    print(matched.round(3).to_string(index=False))
+    print(matched.round({"level": 3, "retain_regurgitation": 3}).to_string(index=False))
     name = "tradeoff-quick" if args.quick else f"tradeoff-{args.data}"
     figures = {name: [m for m in args.methods if m not in VARIANTS]}
     if args.trainable:  # the same ascent on other parameters
