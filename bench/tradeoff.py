@@ -51,7 +51,7 @@ BLOCK_CHOICES = ("first:2", r"h\.[23]\.mlp", r"h\.[23]\.attn", r"h\.[01]\.mlp")
 
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a tiny slice, seconds")
+    parser.add_argument("--quick", action="store_true", help="a tiny slice of the bundled data, seconds (whatever --data)")
     parser.add_argument("--data", choices=("bundled", "semeval"), default="bundled")
     parser.add_argument("--model", default="tiny-gpt2")
     parser.add_argument("--seed", type=int, default=0)
