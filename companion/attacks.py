@@ -26,14 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from . import data as course_data
 from .config import CourseError
 from . import textloss
-from .generation import eval_mode, length_batches
+from .generation import length_batches
 
 ATTACKS = ("loss", "min_k", "min_k_pp", "zlib", "reference")
 
@@ -63,7 +62,7 @@ def token_stats(model, tokenizer, texts: list[str], batch_size: int = 8):
     rows = textloss.encode(tokenizer, texts, textloss.context_length(model, tokenizer))
     out: list[TokenStats | None] = [None] * len(rows)
     device = next(model.parameters()).device
-    with torch.no_grad(), eval_mode(model):
+    with textloss.scoring(model):
         for index in length_batches(rows, batch_size):
             batch = textloss.collate([rows[i] for i in index],
                                      textloss.padding_id(tokenizer))

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 
 from .config import CourseError
-from .textloss import context_length
+from .textloss import context_length, scoring
 from .models import ensure_pad_token
 from .runtime import progress_bar
 
@@ -43,17 +43,6 @@ def padding_side(tokenizer, side: str):
         yield tokenizer
     finally:
         tokenizer.padding_side = before
-
-
-@contextmanager
-def eval_mode(model):
-    """Dropout off inside the block; a model that was training trains again after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def token_ids(tokenizer, texts, limit: int, keep: str, minimum: int) -> list[list[int]]:
@@ -95,7 +84,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int = 64,
     # leave=False: an evaluation calls this several times; no finished bar stays behind
     bar = progress_bar(total=len(prompts), desc="generating", unit="item",
                        progress=progress, leave=False)
-    with eval_mode(model), padding_side(tokenizer, "left"):
+    with scoring(model), padding_side(tokenizer, "left"):
         for index in length_batches(ids, batch_size):
             batch = tokenizer.pad({"input_ids": [ids[i] for i in index]},
                                   return_tensors="pt").to(device)  # (batch, width)

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from .checkpoints import read_settings
 from .data import load_general
 from .evaluate import evaluate_model
 from .membership import membership
@@ -27,12 +28,14 @@ COLUMNS = ["rule", "steps", "stopped", "forget_regurgitation", "retain_regurgita
 
 def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
                        stage: str = "sequential") -> pd.DataFrame:
-    """One row per rule: `stage` rebuilt with that stop rule, then scored (COLUMNS).
+    """One row per rule: `stage` stopped by that rule, then scored (COLUMNS).
 
-    The oracle's document losses come from run.root's mia-oracle.json (as
-    study.run_study and the pipeline leave it), else from the oracle itself
-    (built if missing); so is the stage's predecessor. Each rule gets the
-    profile's budget and the stage's seed.
+    The profile's own rule is the saved stage itself (loaded, or built and saved
+    if missing: the same weights a rebuild would give, without training twice);
+    every other rule rebuilds the stage in memory. The oracle's document losses
+    come from run.root's mia-oracle.json (as study.run_study and the pipeline
+    leave it), else from the oracle itself (built if missing); so is the stage's
+    predecessor. Each rule gets the profile's budget and the stage's seed.
     """
     oracle = read_oracle_losses(run.root)
     if oracle is None:  # not evaluated yet: its document losses are all we need
@@ -43,13 +46,18 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
     run.ensure(row.after)
     rows, general = [], load_general()
     for rule in rules:
-        unlearn = replace(run.profile.unlearn, stop_rule=rule)
-        variant = replace(run, profile=replace(run.profile, unlearn=unlearn),
-                          progress=False)
-        model, tokenizer, _, result = unlearn_stage(variant, row)
+        if rule == run.profile.unlearn.stop_rule:  # the saved stage is this rule's
+            model, tokenizer = run.ensure(stage)
+            ended = read_settings(run.root, stage)["result"]
+        else:
+            unlearn = replace(run.profile.unlearn, stop_rule=rule)
+            variant = replace(run, profile=replace(run.profile, unlearn=unlearn),
+                              progress=False)
+            model, tokenizer, _, result = unlearn_stage(variant, row)
+            ended = {"steps": result.steps, "stopped": result.stopped}
         scores = evaluate_model(model, tokenizer, run.benchmark, run.profile.eval,
                                 stage=f"{stage} ({rule})", general=general,
                                 oracle=oracle, progress=False).flat()
-        rows.append({"rule": rule, "steps": result.steps, "stopped": result.stopped,
+        rows.append({"rule": rule, "steps": ended["steps"], "stopped": ended["stopped"],
                      **{c: scores.get(c) for c in COLUMNS[3:]}})
     return pd.DataFrame(rows, columns=COLUMNS)

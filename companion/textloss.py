@@ -12,11 +12,32 @@ forget loss the guard prints and the member loss of the MIA are one quantity.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .config import CourseError
+
+
+@contextmanager
+def scoring(model):
+    """The block scores `model` without training it: dropout off, no autograd.
+
+    torch.inference_mode also skips the autograd bookkeeping no_grad keeps (view
+    tracking, version counters): a tiny preset scores 11-16 % faster on a CPU
+    (bench/RESULTS.md, "Course time"). Tensors made inside cannot enter a later
+    backward pass, so only scores (floats, arrays, text) leave the block. A model
+    that was training trains again after.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield model
+    finally:
+        model.train(was_training)
 
 
 def padding_id(tokenizer) -> int:
@@ -109,18 +130,14 @@ def text_nll(model, tokenizer, texts: list[str], *, max_length: int | None = Non
                               "to be scored; remove it from the data")
     rows = encode(tokenizer, texts, max_length or context_length(model, tokenizer))
     sums, counts = np.zeros(len(rows)), np.zeros(len(rows), dtype=np.int64)
-    device, was_training = next(model.parameters()).device, model.training
+    device = next(model.parameters()).device
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                index = order[start:start + batch_size]
-                batch = collate([rows[i] for i in index], padding_id(tokenizer))
-                nll, n = sequence_nll(model, {k: v.to(device) for k, v in batch.items()})
-                sums[index], counts[index] = nll.cpu().numpy(), n.cpu().numpy()
-    finally:
-        model.train(was_training)
+    with scoring(model):
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            batch = collate([rows[i] for i in index], padding_id(tokenizer))
+            nll, n = sequence_nll(model, {k: v.to(device) for k, v in batch.items()})
+            sums[index], counts[index] = nll.cpu().numpy(), n.cpu().numpy()
     return sums, counts
 
 

@@ -205,6 +205,24 @@ def test_generation_restores_training_mode_and_rejects_bad_input(model, tokenize
         generation.generate(model, tokenizer, ["The"], 64, progress=False)
 
 
+def test_scoring_is_inference_only_and_training_goes_on_after(tokenizer):
+    net = tiny_gpt2(tokenizer)
+    net.train()
+    with pytest.raises(RuntimeError, match="boom"):
+        with textloss.scoring(net):
+            assert torch.is_inference_mode_enabled() and not net.training
+            raise RuntimeError("boom")
+    assert net.training and not torch.is_inference_mode_enabled()  # restored on error
+    before = textloss.mean_loss(net, tokenizer, TEXTS[:2])
+    generation.generate(net, tokenizer, PROMPTS[:2], 3, progress=False)
+    # scoring left nothing behind that a backward pass would refuse
+    batch = textloss.collate(textloss.encode(tokenizer, TEXTS[:2], 32),
+                             textloss.padding_id(tokenizer))
+    textloss.token_nll(net, batch).backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    assert textloss.mean_loss(net, tokenizer, TEXTS[:2]) == before
+
+
 def test_document_losses_are_mean_token_nll_and_batch_free(model, tokenizer):
     texts = TEXTS[:2] + ["The baker sings"]
     batched = textloss.document_losses(model, tokenizer, texts, batch_size=3)

@@ -174,3 +174,18 @@ def test_the_pipeline_writes_oracle_relative_terms_into_the_report(setup, tmp_pa
     run_pipeline(profile, str(root / "model"), method="kl", out=alone, oracle=False)
     kl = json.loads((alone / "report.json").read_text())["stages"]["kl"]
     assert kl["forget_quality"] is None and "no oracle" in kl["oracle_missing"]
+
+
+def test_stop_rules_reuse_the_saved_stage_for_the_profiles_own_rule(setup, monkeypatch):
+    from companion import stopping
+    from companion.stages import stage as stage_row
+    _, profile, _, runs = setup
+    saved, _ = runs[0].ensure("sequential")
+    rebuilt, _, _, result = stopping.unlearn_stage(runs[0], stage_row("sequential"))
+    assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(),
+                                                 rebuilt.state_dict().values()))
+    monkeypatch.setattr(stopping, "unlearn_stage",
+                        lambda *_: pytest.fail("the profile's own rule was retrained"))
+    table = stopping.compare_stop_rules(runs[0], rules=(profile.unlearn.stop_rule,))
+    assert (table.loc[0, "steps"], table.loc[0, "stopped"]) == (result.steps,
+                                                                result.stopped)
