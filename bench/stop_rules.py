@@ -5,7 +5,9 @@
 
 For one model and seed, companion.stopping.compare_stop_rules runs the sequential
 stage once per rule (regurgitation, held_out, oracle) from the same stabilised
-model, seed and budget, and scores each the official way plus against the oracle.
+model, seed and budget (the profile's own rule reads the saved stage when one made
+with these settings is there), and scores each the official way plus against the
+oracle.
 The baseline and the oracle are scored too, as references. Writes
 bench/stop-rules-<data>.json; the answer decides the profiles' default rule.
 """

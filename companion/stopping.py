@@ -4,7 +4,9 @@ When should negative fine-tuning stop? companion.guard implements the rules; thi
 module runs one stage once per rule from the same starting checkpoint, with the
 same seed and budget, and scores each result the official way plus against the
 oracle (companion.oracle), so a lesson can show which rule leaves the model
-nearest exact unlearning. Nothing is saved: the variants live in memory only.
+nearest exact unlearning. Nothing is saved: the variants live in memory only, and
+the profile's own rule reads the saved stage when one made with today's settings
+is there (the run it would repeat).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from dataclasses import replace
 
 import pandas as pd
 
-from .checkpoints import read_settings
+from .checkpoints import has_stage, load_stage, read_settings, stale_reasons
 from .data import load_general
 from .evaluate import evaluate_model
 from .membership import membership
 from .oracle import read_oracle_losses
-from .pipeline import Run, unlearn_stage
+from .pipeline import Run, stage_settings, unlearn_stage
 from .stages import stage as stage_row
 
 COLUMNS = ["rule", "steps", "stopped", "forget_regurgitation", "retain_regurgitation",
@@ -30,9 +32,11 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
                        stage: str = "sequential") -> pd.DataFrame:
     """One row per rule: `stage` stopped by that rule, then scored (COLUMNS).
 
-    The profile's own rule is the saved stage itself (loaded, or built and saved
-    if missing: the same weights a rebuild would give, without training twice);
-    every other rule rebuilds the stage in memory. The oracle's document losses
+    The profile's own rule is the saved stage itself when it is there and made
+    with today's settings (on a CPU bit for bit the weights a rebuild gives:
+    tests/test_oracle.py), so it is not trained twice; every other rule, and the
+    own rule without such a stage, rebuilds the stage in memory. The oracle's
+    document losses
     come from run.root's mia-oracle.json (as study.run_study and the pipeline
     leave it), else from the oracle itself (built if missing); so is the stage's
     predecessor. Each rule gets the profile's budget and the stage's seed.
@@ -46,8 +50,8 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
     run.ensure(row.after)
     rows, general = [], load_general()
     for rule in rules:
-        if rule == run.profile.unlearn.stop_rule:  # the saved stage is this rule's
-            model, tokenizer = run.ensure(stage)
+        if rule == run.profile.unlearn.stop_rule and _saved(run, stage):
+            model, tokenizer = load_stage(run.root, stage, run.device)
             ended = read_settings(run.root, stage)["result"]
         else:
             unlearn = replace(run.profile.unlearn, stop_rule=rule)
@@ -61,3 +65,9 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
         rows.append({"rule": rule, "steps": ended["steps"], "stopped": ended["stopped"],
                      **{c: scores.get(c) for c in COLUMNS[3:]}})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _saved(run: Run, stage: str) -> bool:
+    """Whether `stage` is saved in run.root with the settings it would be built with now."""
+    return has_stage(run.root, stage) and not stale_reasons(
+        read_settings(run.root, stage), stage_settings(run, stage), run.root)

@@ -26,10 +26,10 @@ def scoring(model):
     """The block scores `model` without training it: dropout off, no autograd.
 
     torch.inference_mode also skips the autograd bookkeeping no_grad keeps (view
-    tracking, version counters): a tiny preset scores 11-16 % faster on a CPU
-    (bench/RESULTS.md, "Course time"). Tensors made inside cannot enter a later
-    backward pass, so only scores (floats, arrays, text) leave the block. A model
-    that was training trains again after.
+    tracking, version counters): a tiny preset generates and scores in 15-16 % less
+    time on a CPU (bench/RESULTS.md, "Scoring without autograd"). Tensors made
+    inside cannot enter a later backward pass, so only scores (floats, arrays, text)
+    leave the block. A model that was training trains again after.
     """
     was_training = model.training
     model.eval()

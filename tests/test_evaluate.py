@@ -11,7 +11,8 @@ from datasets import Dataset, DatasetDict
 from companion import evaluate as ev
 from companion import generation, membership, results, textloss
 from companion.config import CourseError, EvalConfig, load_profile, with_overrides
-from companion.models import EOS, save_model, train_tokenizer
+from companion.models import (EOS, load_model, save_model, save_random_model,
+                              train_tokenizer)
 from toy import tiny_gpt2
 
 TEXTS = [f"The {w} of Amberton sings {n} songs at dawn." for w in
@@ -205,8 +206,10 @@ def test_generation_restores_training_mode_and_rejects_bad_input(model, tokenize
         generation.generate(model, tokenizer, ["The"], 64, progress=False)
 
 
-def test_scoring_is_inference_only_and_training_goes_on_after(tokenizer):
-    net = tiny_gpt2(tokenizer)
+@pytest.mark.parametrize("architecture", ["gpt2", "olmo"])
+def test_scoring_is_inference_only_and_training_goes_on_after(architecture, tmp_path):
+    net, tokenizer = load_model(save_random_model(tmp_path / "m", architecture),
+                                device="cpu")
     net.train()
     with pytest.raises(RuntimeError, match="boom"):
         with textloss.scoring(net):

@@ -180,12 +180,25 @@ def test_stop_rules_reuse_the_saved_stage_for_the_profiles_own_rule(setup, monke
     from companion import stopping
     from companion.stages import stage as stage_row
     _, profile, _, runs = setup
+    rule = profile.unlearn.stop_rule
     saved, _ = runs[0].ensure("sequential")
     rebuilt, _, _, result = stopping.unlearn_stage(runs[0], stage_row("sequential"))
+    assert saved.state_dict().keys() == rebuilt.state_dict().keys()
     assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(),
                                                  rebuilt.state_dict().values()))
+    real = stopping.unlearn_stage
     monkeypatch.setattr(stopping, "unlearn_stage",
                         lambda *_: pytest.fail("the profile's own rule was retrained"))
-    table = stopping.compare_stop_rules(runs[0], rules=(profile.unlearn.stop_rule,))
+    table = stopping.compare_stop_rules(runs[0], rules=(rule,))
     assert (table.loc[0, "steps"], table.loc[0, "stopped"]) == (result.steps,
                                                                 result.stopped)
+    # a saved stage made with other settings is neither used, nor an error, nor touched
+    other = replace(runs[0], profile=replace(
+        profile, unlearn=replace(profile.unlearn, lr=profile.unlearn.lr * 2)))
+    monkeypatch.setattr(stopping, "unlearn_stage", real)
+    monkeypatch.setattr(stopping, "load_stage",
+                        lambda *_: pytest.fail("a stage with other settings was used"))
+    before = checkpoints.read_settings(other.root, "sequential")
+    table = stopping.compare_stop_rules(other, rules=(rule,))
+    assert len(table) == 1 and checkpoints.read_settings(other.root,
+                                                         "sequential") == before
