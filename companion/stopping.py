@@ -36,10 +36,10 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
     with today's settings (on a CPU bit for bit the weights a rebuild gives:
     tests/test_oracle.py), so it is not trained twice; every other rule, and the
     own rule without such a stage, rebuilds the stage in memory. The oracle's
-    document losses
-    come from run.root's mia-oracle.json (as study.run_study and the pipeline
-    leave it), else from the oracle itself (built if missing); so is the stage's
-    predecessor. Each rule gets the profile's budget and the stage's seed.
+    document losses come from run.root's mia-oracle.json (as study.run_study and
+    the pipeline leave it), else from the oracle itself (built if missing); so is
+    the stage's predecessor. Each rule gets the profile's budget and the stage's
+    seed.
     """
     oracle = read_oracle_losses(run.root)
     if oracle is None:  # not evaluated yet: its document losses are all we need
@@ -50,9 +50,10 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
     run.ensure(row.after)
     rows, general = [], load_general()
     for rule in rules:
-        if rule == run.profile.unlearn.stop_rule and _saved(run, stage):
+        saved = _saved(run, stage) if rule == run.profile.unlearn.stop_rule else None
+        if saved is not None:
             model, tokenizer = load_stage(run.root, stage, run.device)
-            ended = read_settings(run.root, stage)["result"]
+            ended = saved["result"]
         else:
             unlearn = replace(run.profile.unlearn, stop_rule=rule)
             variant = replace(run, profile=replace(run.profile, unlearn=unlearn),
@@ -67,7 +68,9 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _saved(run: Run, stage: str) -> bool:
-    """Whether `stage` is saved in run.root with the settings it would be built with now."""
-    return has_stage(run.root, stage) and not stale_reasons(
-        read_settings(run.root, stage), stage_settings(run, stage), run.root)
+def _saved(run: Run, stage: str) -> dict | None:
+    """The settings of `stage` saved in run.root, if made as it would be built now."""
+    if not has_stage(run.root, stage):
+        return None
+    saved = read_settings(run.root, stage)
+    return None if stale_reasons(saved, stage_settings(run, stage), run.root) else saved
