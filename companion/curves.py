@@ -47,7 +47,7 @@ def tradeoff_curves(run: Run, methods, lrs, *, every: int = 5,
     rows = []
     for method in methods:
         start = stage_row(method).after
-        run.ensure(start)
+        run.ready(start)
         for lr in lrs:
             model, tokenizer = checkpoints.load_stage(run.root, start, run.device)
             config = replace(method_config(run.profile, method), lr=lr,

@@ -36,20 +36,26 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
                         eval_config: EvalConfig | None = None, seed: int = 0,
                         overwrite: bool = False, progress: bool = True,
                         settings: dict | None = None,
-                        held_out: list[str] | None = None) -> list[TrainResult]:
+                        held_out: list[str] | None = None,
+                        stabilised=None) -> list[TrainResult]:
     """Unlearn each request in turn (after stabilising, if given): request-1, -2, ...
 
-    Each request gets the full `config` budget and its own checkpoint in out_dir.
-    eval_config: when given, each request stops on its own forget regurgitation;
-    held_out: documents for the calibrated stop (config.stop_rule "held_out") and
-    for a per-document ceiling (method per_document_ascent).
+    Each request gets the full `config` budget and its own checkpoint in out_dir;
+    request k stabilises and unlearns with seed + k - 1. eval_config: when given,
+    each request stops on its own forget regurgitation; held_out: documents for
+    the calibrated stop (config.stop_rule "held_out") and for a per-document
+    ceiling (method per_document_ascent). stabilised: (model, summary) already
+    stabilised from `model` with `stabilise` and `seed` (a run's saved stabilised
+    stage): request 1 starts from it instead of stabilising again.
     """
     retain_texts, results = training_texts(retain), []
     for k, request in enumerate(requests, start=1):
-        stabilised = None
-        if stabilise is not None:
-            stabilised = stabilise_retain(model, tokenizer, retain_texts, stabilise,
-                                          seed=seed + k, progress=progress).summary()
+        done = None
+        if k == 1 and stabilise is not None and stabilised is not None:
+            model, done = stabilised
+        elif stabilise is not None:
+            done = stabilise_retain(model, tokenizer, retain_texts, stabilise,
+                                    seed=seed + k - 1, progress=progress).summary()
         monitor = (make_monitor(tokenizer, request, config, eval_config)
                    if eval_config else None)
         calibrated = (Calibration(list(documents(request)["document"]),
@@ -58,14 +64,14 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
                       else None)  # no oracle per request: the Guard refuses that rule
         forget_texts = training_texts(request)
         result = negative_finetune(model, tokenizer, forget_texts, retain_texts, config,
-                                   monitor=monitor, seed=seed + k, progress=progress,
-                                   calibration=calibrated)
+                                   monitor=monitor, seed=seed + k - 1,
+                                   progress=progress, calibration=calibrated)
         losses = stage_losses(model, tokenizer,
                               {"request": forget_texts, "retain": retain_texts}, config)
         documents_n = len(set(map(document_id, request["id"])))
         info = {**(settings or {}), "request": k, "documents": documents_n,
                 "configs": {"stabilise": stabilise, "unlearn": config},
-                "stabilise": stabilised, "result": result.summary(), "losses": losses}
+                "stabilise": done, "result": result.summary(), "losses": losses}
         checkpoints.save_stage(out_dir, f"request-{k}", model, tokenizer, info,
                                history={"history": result.history, "checks": result.checks},
                                overwrite=overwrite)

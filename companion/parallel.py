@@ -10,7 +10,7 @@ model and seed -- are built side by side, one torch thread each, as many at once
 there are cores: the calling process builds its share, and worker processes (one
 fewer than the cores: each loads torch and the data again, about 0.7 GB) build the
 rest; everything after them stays in the calling process. Nothing else changes: a
-worker calls `Run.ensure`, so the stage folder, its lock (two notebooks never build
+worker calls `Run.ready`, so the stage folder, its lock (two notebooks never build
 the same stage twice) and its checks are the same as when it is built in the notebook.
 
 A worker is a fresh `python -m companion.parallel` that reads its jobs (pickled Runs
@@ -129,7 +129,7 @@ def build_roots(jobs: list[tuple], workers: int | None = None) -> list[str]:
         torch.set_num_threads(1)  # this process is one of the workers meanwhile
         try:
             for run, stage in shares[0]:
-                run.ensure(stage)
+                run.ready(stage)
         finally:
             torch.set_num_threads(threads)
         for process, log, share in started:
@@ -143,10 +143,10 @@ def build_roots(jobs: list[tuple], workers: int | None = None) -> list[str]:
 
 
 def _work() -> None:
-    """A worker's life: read its jobs from stdin, build each (Run.ensure)."""
+    """A worker's life: read its jobs from stdin, build each (Run.ready)."""
     torch.set_num_threads(1)
     for run, stage in pickle.load(sys.stdin.buffer):
-        run.ensure(stage)
+        run.ready(stage)
 
 
 if __name__ == "__main__":

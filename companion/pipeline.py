@@ -67,21 +67,29 @@ class Run:
         A saved stage made with other settings is refused (checkpoints.check_reusable);
         a stage another process is building is waited for, not built twice.
         """
+        there = self.has(stage)  # a stage built now has said how it ended
+        saved = self.ready(stage)
+        if there:
+            print(f"{stage}: loading {checkpoints.stage_dir(self.root, stage)} "
+                  f"(saved {saved.get('saved')})")
+        return checkpoints.load_stage(self.root, stage, self.device)
+
+    def ready(self, stage: str) -> dict:
+        """The saved settings of `stage`, built first with its chain if missing.
+
+        As `ensure`, without loading the model: a stage made with other settings
+        is refused, one another process is building is waited for.
+        """
         for name in path_to(stage_row(stage).name):
-            built = False
             if not self.has(name):
                 with checkpoints.building(self.root, _lock_name(name), wait=True):
                     if not self.has(name):  # another process may have made it
                         print(f"building {name} in {self.root} (once; later calls "
                               "load it)")
                         self.build(name)
-                        built = True
             saved = checkpoints.check_reusable(self.root, name,
                                                stage_settings(self, name))
-        if not built:  # a stage built just now has said how it ended
-            print(f"{stage}: loading {checkpoints.stage_dir(self.root, stage)} "
-                  f"(saved {saved.get('saved')})")
-        return checkpoints.load_stage(self.root, stage, self.device)
+        return saved
 
     def build(self, stage: str, *, overwrite: bool = False):
         """Train `stage` from its predecessor's checkpoint and save it (stages table)."""
@@ -242,6 +250,29 @@ def unlearn_stage(run: Run, row):
     return model, tokenizer, {"unlearn": config}, result
 
 
+def unlearn_variant(run: Run, stage: str = "sequential", **changes):
+    """(model, tokenizer, ended) of `stage` with `changes` to the unlearning settings.
+
+    changes: UnlearnConfig fields (stop_rule="held_out", trainable="all", ...). A
+    variant equal to the profile's own settings is the saved stage itself when
+    one made with today's settings is there (on a CPU bit for bit what a rebuild
+    gives: tests/test_oracle.py), so nothing is trained twice; any other variant
+    runs in memory from the stage's saved predecessor (built if missing) and is
+    never saved. ended: {"steps", "stopped"} of the run. Errors: TypeError for a
+    field UnlearnConfig does not have.
+    """
+    row = stage_row(stage)
+    unlearn = replace(run.profile.unlearn, **changes)
+    if unlearn == run.profile.unlearn and (saved := current_settings(run, stage)):
+        model, tokenizer = checkpoints.load_stage(run.root, stage, run.device)
+        return model, tokenizer, {k: saved["result"][k] for k in ("steps", "stopped")}
+    run.ready(row.after)
+    variant = replace(run, profile=replace(run.profile, unlearn=unlearn),
+                      progress=False)
+    model, tokenizer, _, result = unlearn_stage(variant, row)
+    return model, tokenizer, {"steps": result.steps, "stopped": result.stopped}
+
+
 _BUILDERS = {"baseline": _baseline, "oracle": _baseline, "stabilise": _stabilise,
              "unlearn": unlearn_stage}
 
@@ -293,6 +324,15 @@ def stage_settings(run: Run, stage: str) -> dict:
                         configs=stage_configs(run.profile, stage), **extra)
 
 
+def current_settings(run: Run, stage: str) -> dict | None:
+    """The settings of `stage` saved in run.root, if made as it would be built now."""
+    if not run.has(stage):
+        return None
+    saved = checkpoints.read_settings(run.root, stage)
+    stale = checkpoints.stale_reasons(saved, stage_settings(run, stage), run.root)
+    return None if stale else saved
+
+
 def run_pipeline(profile=None, model_name=None, data=None, method="sequential",
                  out=None, seed=0, *, oracle: bool = True) -> dict:
     """Baseline, oracle -> (stabilise ->) unlearn with `method` -> evaluate every stage.
@@ -336,9 +376,13 @@ def _run_requests(run: Run, *, overwrite: bool = False) -> list[TrainResult]:
     model, tokenizer = checkpoints.load_stage(run.root, "baseline", run.device)
     requests = split_requests(run.benchmark["forget_train"], n)
     held_out = list(documents(run.benchmark["retain_validation"])["document"])
+    stabilised = None  # request 1's stabilisation is the saved stage's, if current
+    if saved := current_settings(run, "stabilised"):
+        stabilised = (checkpoints.load_stage(run.root, "stabilised", run.device)[0],
+                      {**saved["result"], "stage": "stabilised"})
     return sequential_requests(
         model, tokenizer, requests, run.benchmark["retain_train"],
         with_params(p.unlearn), run.root,
         stabilise=p.stabilise, eval_config=p.eval, seed=run.seed, overwrite=overwrite,
-        progress=run.progress, held_out=held_out,
+        progress=run.progress, held_out=held_out, stabilised=stabilised,
         settings=run.settings(started_from="baseline", n_requests=n))

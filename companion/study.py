@@ -255,7 +255,7 @@ def run_requests(profile, model=None, seed: int = 0, *, n_requests: int = N_REQU
     root, general, scores = run.root, load_general(), {}
     for stage in ["baseline"] + [f"request-{k}" for k in range(1, n_requests + 1)]:
         if not run.has(stage):  # request-k makes request-1..n
-            run.ensure(stage)
+            run.ready(stage)
         if stage != "baseline":
             _check_requests(root, stage, n_requests)
         result = stage_scores(run, stage, general)

@@ -176,29 +176,42 @@ def test_the_pipeline_writes_oracle_relative_terms_into_the_report(setup, tmp_pa
     assert kl["forget_quality"] is None and "no oracle" in kl["oracle_missing"]
 
 
-def test_stop_rules_reuse_the_saved_stage_for_the_profiles_own_rule(setup, monkeypatch):
-    from companion import stopping
+def test_a_variant_with_the_profiles_own_settings_is_the_saved_stage(setup,
+                                                                     monkeypatch):
+    from companion import pipeline, stopping
     from companion.stages import stage as stage_row
     _, profile, _, runs = setup
     rule = profile.unlearn.stop_rule
     saved, _ = runs[0].ensure("sequential")
-    rebuilt, _, _, result = stopping.unlearn_stage(runs[0], stage_row("sequential"))
+    rebuilt, _, _, result = pipeline.unlearn_stage(runs[0], stage_row("sequential"))
     assert saved.state_dict().keys() == rebuilt.state_dict().keys()
     assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(),
                                                  rebuilt.state_dict().values()))
-    real = stopping.unlearn_stage
-    monkeypatch.setattr(stopping, "unlearn_stage",
-                        lambda *_: pytest.fail("the profile's own rule was retrained"))
+    real = pipeline.unlearn_stage
+    monkeypatch.setattr(pipeline, "unlearn_stage",
+                        lambda *_: pytest.fail("the profile's own settings "
+                                               "were retrained"))
     table = stopping.compare_stop_rules(runs[0], rules=(rule,))
     assert (table.loc[0, "steps"], table.loc[0, "stopped"]) == (result.steps,
                                                                 result.stopped)
+    _, _, ended = pipeline.unlearn_variant(runs[0], trainable=profile.unlearn.trainable)
+    assert ended == {"steps": result.steps, "stopped": result.stopped}
+    # another setting runs in memory from the stabilised model and saves nothing
+    monkeypatch.setattr(pipeline, "unlearn_stage", real)
+    before = checkpoints.read_settings(runs[0].root, "sequential")
+    other, _, ended = pipeline.unlearn_variant(runs[0], trainable="all")
+    assert not torch.equal(other.transformer.h[0].mlp.c_fc.weight,
+                           saved.transformer.h[0].mlp.c_fc.weight)  # block 0 moved
+    assert checkpoints.read_settings(runs[0].root, "sequential") == before
     # a saved stage made with other settings is neither used, nor an error, nor touched
     other = replace(runs[0], profile=replace(
         profile, unlearn=replace(profile.unlearn, lr=profile.unlearn.lr * 2)))
-    monkeypatch.setattr(stopping, "unlearn_stage", real)
-    monkeypatch.setattr(stopping, "load_stage",
-                        lambda *_: pytest.fail("a stage with other settings was used"))
-    before = checkpoints.read_settings(other.root, "sequential")
+    load = checkpoints.load_stage
+
+    def load_but_not_the_stage(root, stage, *args, **kwargs):
+        assert stage != "sequential", "a stage made with other settings was used"
+        return load(root, stage, *args, **kwargs)
+    monkeypatch.setattr(checkpoints, "load_stage", load_but_not_the_stage)
     table = stopping.compare_stop_rules(other, rules=(rule,))
     assert len(table) == 1 and checkpoints.read_settings(other.root,
                                                          "sequential") == before

@@ -97,7 +97,7 @@ class _Failing:
     def __getattr__(self, name):
         return getattr(self.run, name)
 
-    def ensure(self, stage):
+    def ready(self, stage):
         raise KeyboardInterrupt  # the stop button of a notebook
 
 

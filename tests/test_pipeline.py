@@ -132,6 +132,26 @@ def test_run_requests_builds_each_request_and_ensure_loads_them(setup, tmp_path)
             "request-3")
 
 
+def test_request_1_starts_from_the_saved_stabilised_stage_bit_for_bit(setup, tmp_path,
+                                                                     monkeypatch):
+    import companion.erasure
+    root, profile, _ = setup
+    runs = [make_run(profile, str(root / "model"), out=tmp_path / name, progress=False)
+            for name in ("alone", "after-02")]
+    for run in runs:
+        run.build("baseline")
+    runs[0].requests(1)  # no stabilised stage: request 1 stabilises itself
+    runs[1].build("stabilised")
+    monkeypatch.setattr(companion.erasure, "stabilise_retain",
+                        lambda *_, **__: pytest.fail("request 1 stabilised again"))
+    runs[1].requests(1)
+    made = [checkpoints.load_stage(run.root, "request-1")[0].state_dict()
+            for run in runs]
+    assert all(torch.equal(made[0][k], made[1][k]) for k in made[0])
+    settings = checkpoints.read_settings(runs[1].root, "request-1")
+    assert settings["stabilise"]["stage"] == "stabilised"
+
+
 def test_baseline_texts_add_general_text_only_for_presets(setup):
     benchmark = setup[2]
     items = (training_texts(benchmark["forget_train"])
