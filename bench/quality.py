@@ -164,7 +164,7 @@ def one_stage(profile, source: str, model: str, seed: int, out: Path,
 
     run = study_run(profile, model, seed, source, out, progress=False)
     start = time.perf_counter()
-    run.ensure(stage)
+    run.ready(stage)
     if stage == "oracle":  # scored now: every later stage is compared with it
         stage_scores(run, stage, load_general())
     print(f"[{model} seed {seed}] {stage} ready in {time.perf_counter() - start:.0f} s",

@@ -37,22 +37,23 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
                         overwrite: bool = False, progress: bool = True,
                         settings: dict | None = None,
                         held_out: list[str] | None = None,
-                        stabilised=None) -> list[TrainResult]:
+                        stabilised: dict | None = None) -> list[TrainResult]:
     """Unlearn each request in turn (after stabilising, if given): request-1, -2, ...
 
     Each request gets the full `config` budget and its own checkpoint in out_dir;
     request k stabilises and unlearns with seed + k - 1. eval_config: when given,
     each request stops on its own forget regurgitation; held_out: documents for
     the calibrated stop (config.stop_rule "held_out") and for a per-document
-    ceiling (method per_document_ascent). stabilised: (model, summary) already
-    stabilised from `model` with `stabilise` and `seed` (a run's saved stabilised
-    stage): request 1 starts from it instead of stabilising again.
+    ceiling (method per_document_ascent). `model` is trained in place, request
+    after request. stabilised: the summary of a stabilisation `model` has already
+    had, with `stabilise` and `seed` (a run's saved stabilised stage): request 1
+    does not stabilise it again, and records that summary.
     """
     retain_texts, results = training_texts(retain), []
     for k, request in enumerate(requests, start=1):
         done = None
         if k == 1 and stabilise is not None and stabilised is not None:
-            model, done = stabilised
+            done = stabilised
         elif stabilise is not None:
             done = stabilise_retain(model, tokenizer, retain_texts, stabilise,
                                     seed=seed + k - 1, progress=progress).summary()

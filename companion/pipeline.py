@@ -2,9 +2,11 @@
 
 `Run` is the one handle on a run (profile, model, data, folder, seed; the
 benchmark loaded once): `run.ensure(stage)` loads a saved stage or builds it and
-whatever it starts from, `run.build(stage)` trains it, `run.requests(n)` unlearns n
-erasure requests one after another. Which stage starts from which, and who makes
-it, is the table in companion.stages.
+whatever it starts from (`run.ready(stage)` the same without loading it),
+`run.build(stage)` trains it, `run.requests(n)` unlearns n erasure requests one
+after another. `unlearn_variant` runs an unlearning stage with other settings in
+memory (the saved stage itself when the settings are the profile's). Which stage
+starts from which, and who makes it, is the table in companion.stages.
 """
 
 from __future__ import annotations
@@ -67,9 +69,8 @@ class Run:
         A saved stage made with other settings is refused (checkpoints.check_reusable);
         a stage another process is building is waited for, not built twice.
         """
-        there = self.has(stage)  # a stage built now has said how it ended
-        saved = self.ready(stage)
-        if there:
+        saved, built = self._ready(stage)
+        if not built:  # a stage built just now has said how it ended
             print(f"{stage}: loading {checkpoints.stage_dir(self.root, stage)} "
                   f"(saved {saved.get('saved')})")
         return checkpoints.load_stage(self.root, stage, self.device)
@@ -80,16 +81,22 @@ class Run:
         As `ensure`, without loading the model: a stage made with other settings
         is refused, one another process is building is waited for.
         """
+        return self._ready(stage)[0]
+
+    def _ready(self, stage: str) -> tuple[dict, bool]:
+        """(saved settings of `stage`, whether this call built it)."""
         for name in path_to(stage_row(stage).name):
+            built = False
             if not self.has(name):
                 with checkpoints.building(self.root, _lock_name(name), wait=True):
                     if not self.has(name):  # another process may have made it
                         print(f"building {name} in {self.root} (once; later calls "
                               "load it)")
                         self.build(name)
+                        built = True
             saved = checkpoints.check_reusable(self.root, name,
                                                stage_settings(self, name))
-        return saved
+        return saved, built
 
     def build(self, stage: str, *, overwrite: bool = False):
         """Train `stage` from its predecessor's checkpoint and save it (stages table)."""
@@ -251,22 +258,31 @@ def unlearn_stage(run: Run, row):
 
 
 def unlearn_variant(run: Run, stage: str = "sequential", **changes):
-    """(model, tokenizer, ended) of `stage` with `changes` to the unlearning settings.
+    """(model, tokenizer, ended) of unlearning `stage` with `changes` to its settings.
 
-    changes: UnlearnConfig fields (stop_rule="held_out", trainable="all", ...). A
-    variant equal to the profile's own settings is the saved stage itself when
-    one made with today's settings is there (on a CPU bit for bit what a rebuild
-    gives: tests/test_oracle.py), so nothing is trained twice; any other variant
-    runs in memory from the stage's saved predecessor (built if missing) and is
-    never saved. ended: {"steps", "stopped"} of the run. Errors: TypeError for a
-    field UnlearnConfig does not have.
+    changes: UnlearnConfig fields (stop_rule="held_out", trainable="all", ...),
+    except what the stage fixes itself (its method; the blocks of those that name
+    them). A variant equal to the profile's own settings is the saved stage itself
+    when one made with today's settings is there (on a CPU bit for bit what a
+    rebuild gives: tests/test_oracle.py), so nothing is trained twice; any other
+    variant runs in memory from the stage's saved predecessor (built if missing)
+    and is never saved. ended: {"steps", "stopped"} of the run. Errors: CourseError
+    for a stage that is not an unlearning stage or a change it fixes; TypeError for
+    a field UnlearnConfig does not have.
     """
     row = stage_row(stage)
+    if row.build != "unlearn":
+        raise CourseError(f"{stage!r} is not an unlearning stage: choose one of "
+                          f"{', '.join(UNLEARN_STAGES)}")
+    for key in ("method", "trainable"):
+        if key in changes and getattr(row, key) is not None:
+            raise CourseError(f"{stage!r} fixes its {key} ({getattr(row, key)!r}): "
+                              "change another setting, or pick the stage that has it")
     unlearn = replace(run.profile.unlearn, **changes)
+    run.ready(row.after)  # refuses a predecessor made with other settings
     if unlearn == run.profile.unlearn and (saved := current_settings(run, stage)):
         model, tokenizer = checkpoints.load_stage(run.root, stage, run.device)
         return model, tokenizer, {k: saved["result"][k] for k in ("steps", "stopped")}
-    run.ready(row.after)
     variant = replace(run, profile=replace(run.profile, unlearn=unlearn),
                       progress=False)
     model, tokenizer, _, result = unlearn_stage(variant, row)
@@ -373,13 +389,15 @@ def _run_requests(run: Run, *, overwrite: bool = False) -> list[TrainResult]:
         raise CourseError(f"{checkpoints.stage_dir(run.root, existing[0])} already "
                           "exists: pass overwrite=True (--overwrite) to redo them")
     p = run.profile
-    model, tokenizer = checkpoints.load_stage(run.root, "baseline", run.device)
     requests = split_requests(run.benchmark["forget_train"], n)
     held_out = list(documents(run.benchmark["retain_validation"])["document"])
-    stabilised = None  # request 1's stabilisation is the saved stage's, if current
+    # request 1 stabilises the baseline as the stabilised stage did: that stage when
+    # it is saved with today's settings (its summary: its seconds, not this build's)
+    stabilised = None
     if saved := current_settings(run, "stabilised"):
-        stabilised = (checkpoints.load_stage(run.root, "stabilised", run.device)[0],
-                      {**saved["result"], "stage": "stabilised"})
+        stabilised = {**saved["result"], "stage": "stabilised", "id": saved.get("id")}
+    model, tokenizer = checkpoints.load_stage(
+        run.root, "stabilised" if stabilised else "baseline", run.device)
     return sequential_requests(
         model, tokenizer, requests, run.benchmark["retain_train"],
         with_params(p.unlearn), run.root,

@@ -196,13 +196,22 @@ def test_a_variant_with_the_profiles_own_settings_is_the_saved_stage(setup,
                                                                 result.stopped)
     _, _, ended = pipeline.unlearn_variant(runs[0], trainable=profile.unlearn.trainable)
     assert ended == {"steps": result.steps, "stopped": result.stopped}
-    # another setting runs in memory from the stabilised model and saves nothing
+    # another setting is trained in memory (other weights) and saves nothing
     monkeypatch.setattr(pipeline, "unlearn_stage", real)
     before = checkpoints.read_settings(runs[0].root, "sequential")
     other, _, ended = pipeline.unlearn_variant(runs[0], trainable="all")
     assert not torch.equal(other.transformer.h[0].mlp.c_fc.weight,
                            saved.transformer.h[0].mlp.c_fc.weight)  # block 0 moved
     assert checkpoints.read_settings(runs[0].root, "sequential") == before
+    with pytest.raises(CourseError, match="'sequential' fixes its method"):
+        pipeline.unlearn_variant(runs[0], method="npo")  # would train ascent anyway
+    with pytest.raises(CourseError, match="'stabilised' is not an unlearning stage"):
+        pipeline.unlearn_variant(runs[0], "stabilised")
+    # a predecessor made with other settings is refused, as Run.ensure refuses it
+    restabilised = replace(runs[0], profile=replace(
+        profile, stabilise=replace(profile.stabilise, lr=profile.stabilise.lr * 2)))
+    with pytest.raises(CourseError, match="other settings"):
+        pipeline.unlearn_variant(restabilised)
     # a saved stage made with other settings is neither used, nor an error, nor touched
     other = replace(runs[0], profile=replace(
         profile, unlearn=replace(profile.unlearn, lr=profile.unlearn.lr * 2)))

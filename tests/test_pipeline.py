@@ -149,7 +149,9 @@ def test_request_1_starts_from_the_saved_stabilised_stage_bit_for_bit(setup, tmp
             for run in runs]
     assert all(torch.equal(made[0][k], made[1][k]) for k in made[0])
     settings = checkpoints.read_settings(runs[1].root, "request-1")
-    assert settings["stabilise"]["stage"] == "stabilised"
+    stabilised = checkpoints.read_settings(runs[1].root, "stabilised")
+    assert (settings["stabilise"]["stage"], settings["stabilise"]["id"]) == (
+        "stabilised", stabilised["id"])
 
 
 def test_baseline_texts_add_general_text_only_for_presets(setup):
