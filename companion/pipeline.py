@@ -76,11 +76,7 @@ class Run:
         return checkpoints.load_stage(self.root, stage, self.device)
 
     def ready(self, stage: str) -> dict:
-        """The saved settings of `stage`, built first with its chain if missing.
-
-        As `ensure`, without loading the model: a stage made with other settings
-        is refused, one another process is building is waited for.
-        """
+        """`stage`'s saved settings, built and checked as by `ensure`; not loaded."""
         return self._ready(stage)[0]
 
     def _ready(self, stage: str) -> tuple[dict, bool]:
@@ -260,15 +256,13 @@ def unlearn_stage(run: Run, row):
 def unlearn_variant(run: Run, stage: str = "sequential", **changes):
     """(model, tokenizer, ended) of unlearning `stage` with `changes` to its settings.
 
-    changes: UnlearnConfig fields (stop_rule="held_out", trainable="all", ...),
-    except what the stage fixes itself (its method; the blocks of those that name
-    them). A variant equal to the profile's own settings is the saved stage itself
-    when one made with today's settings is there (on a CPU bit for bit what a
-    rebuild gives: tests/test_oracle.py), so nothing is trained twice; any other
-    variant runs in memory from the stage's saved predecessor (built if missing)
-    and is never saved. ended: {"steps", "stopped"} of the run. Errors: CourseError
-    for a stage that is not an unlearning stage or a change it fixes; TypeError for
-    a field UnlearnConfig does not have.
+    changes: UnlearnConfig fields (stop_rule="held_out", trainable="all", ...) but
+    what the stage fixes (its method, its blocks if it names them). The profile's own
+    settings give the saved stage when it is current (bit for bit what a rebuild
+    gives: tests/test_oracle.py); any other variant is trained in memory from the
+    stage's predecessor (built if missing) and never saved. ended: {"steps",
+    "stopped"}. Errors: CourseError for a stage that is not an unlearning stage or
+    a change it fixes; TypeError for a field UnlearnConfig does not have.
     """
     row = stage_row(stage)
     if row.build != "unlearn":
@@ -391,9 +385,7 @@ def _run_requests(run: Run, *, overwrite: bool = False) -> list[TrainResult]:
     p = run.profile
     requests = split_requests(run.benchmark["forget_train"], n)
     held_out = list(documents(run.benchmark["retain_validation"])["document"])
-    # request 1 stabilises the baseline as the stabilised stage did: that stage when
-    # it is saved with today's settings (its summary: its seconds, not this build's)
-    stabilised = None
+    stabilised = None  # request 1 stabilises as the saved stage did (its seconds, too)
     if saved := current_settings(run, "stabilised"):
         stabilised = {**saved["result"], "stage": "stabilised", "id": saved.get("id")}
     model, tokenizer = checkpoints.load_stage(
