@@ -51,10 +51,8 @@ def sequential_requests(model, tokenizer, requests: list[Dataset], retain: Datas
     """
     retain_texts, results = training_texts(retain), []
     for k, request in enumerate(requests, start=1):
-        done = None
-        if k == 1 and stabilise is not None and stabilised is not None:
-            done = stabilised
-        elif stabilise is not None:
+        done = stabilised if k == 1 and stabilise is not None else None
+        if stabilise is not None and done is None:
             done = stabilise_retain(model, tokenizer, retain_texts, stabilise,
                                     seed=seed + k - 1, progress=progress).summary()
         monitor = (make_monitor(tokenizer, request, config, eval_config)

@@ -50,4 +50,3 @@ def compare_stop_rules(run: Run, rules=("regurgitation", "held_out"),
         rows.append({"rule": rule, "steps": ended["steps"], "stopped": ended["stopped"],
                      **{c: scores.get(c) for c in COLUMNS[3:]}})
     return pd.DataFrame(rows, columns=COLUMNS)
-
